@@ -1,0 +1,18 @@
+// many-level for C++: share one key-value database between processes and
+// machines over any byte stream, speaking the wire protocol of the Node
+// package many-level 2.0.0. This is the one header users include.
+//
+// Optional parts: define MANY_LEVEL_NO_SQLITE before including to leave out
+// SqliteDatabase (and the need for SQLite's headers and library).
+#pragma once
+
+#include "many_level/version.hpp"
+#include "many_level/error.hpp"
+#include "many_level/options.hpp"
+#include "many_level/range.hpp"
+#include "many_level/encoding.hpp"
+#include "many_level/iterator.hpp"
+#include "many_level/database.hpp"
+#include "many_level/chained_batch.hpp"
+#include "many_level/sublevel.hpp"
+#include "many_level/memory_database.hpp"

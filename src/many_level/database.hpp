@@ -1,0 +1,423 @@
+// The storage contract: an abstract database over raw bytes with the
+// semantics of Node's abstract-level. Memory, SQLite, a remote guest and a
+// sublevel are all one of these, so one test suite proves them all.
+//
+// Concurrency: every public method is thread-safe and blocking. A new
+// database has status "opening" and opens on first use (deferred open), or on
+// an explicit open(); calls made while another thread opens it wait for that.
+// close() stops new calls, waits for running ones, closes open iterators and
+// then the store. No callback of the library runs with an internal lock held.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "encoding.hpp"
+#include "error.hpp"
+#include "iterator.hpp"
+#include "options.hpp"
+#include "version.hpp"
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+enum class Status { opening, open, closing, closed };
+
+inline const char* to_string(Status status) {
+  switch (status) {
+    case Status::opening: return "opening";
+    case Status::open: return "open";
+    case Status::closing: return "closing";
+    case Status::closed: return "closed";
+  }
+  return "unknown";
+}
+
+// What a database can do: abstract-level's `supports` manifest.
+struct Supports {
+  bool permanence = false;  // data survives a restart
+  bool snapshots = false;   // iterators see the data as of their creation
+  bool seek = true;
+  bool clear = true;
+  bool get_many = true;
+  bool has = true;  // has / has_many, from abstract-level 2
+  bool deferred_open = true;
+  bool create_if_missing = false;
+  bool error_if_exists = false;
+  bool status = true;
+};
+
+struct OpenOptions {
+  bool create_if_missing = true;
+  bool error_if_exists = false;
+  // Wait for an open that another caller started, but never start one.
+  bool passive = false;
+};
+
+struct BatchOperation {
+  enum class Type { put, del };
+  Type type = Type::put;
+  std::string key;
+  std::string value;
+
+  static BatchOperation put(std::string key, std::string value) {
+    return {Type::put, std::move(key), std::move(value)};
+  }
+  static BatchOperation del(std::string key) { return {Type::del, std::move(key), {}}; }
+
+  bool operator==(const BatchOperation& other) const {
+    return type == other.type && key == other.key && value == other.value;
+  }
+};
+
+class ChainedBatch;
+class Sublevel;
+struct SublevelOptions;
+
+class Database {
+ public:
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  // Subclasses call close() in their own destructor: by the time this one
+  // runs, their do_close() can no longer be reached.
+  virtual ~Database() = default;
+
+  // ---- lifecycle -------------------------------------------------------
+  void open(const OpenOptions& options = {}) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wait_while_opening(lock);
+    while (status_ == Status::closing) changed_.wait(lock);
+    if (status_ == Status::open) return;
+    if (options.passive) {
+      throw Error(codes::database_not_open, "Database is not open");
+    }
+    open_locked(lock, options);
+  }
+
+  void close() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wait_while_opening(lock);
+    if (status_ == Status::closing) {
+      changed_.wait(lock, [&] { return status_ == Status::closed; });
+      return;
+    }
+    if (status_ != Status::open) {
+      status_ = Status::closed;
+      changed_.notify_all();
+      return;
+    }
+    status_ = Status::closing;
+    lock.unlock();
+    on_closing();
+    lock.lock();
+    changed_.wait(lock, [&] { return running_ == 0; });
+    lock.unlock();
+    iterators_->close_all();
+    std::string failure;
+    try {
+      do_close();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    lock.lock();
+    status_ = Status::closed;
+    changed_.notify_all();
+    if (!failure.empty()) throw Error(codes::io_error, "close failed: " + failure);
+  }
+
+  Status status() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return status_;
+  }
+
+  const Supports& supports() const { return supports_; }
+
+  // ---- reads -----------------------------------------------------------
+  // The value of `key`; a missing key throws LEVEL_NOT_FOUND (abstract-level 1).
+  std::string get(std::string_view key, const ReadOptions& options = {}) {
+    auto value = try_get(key, options);
+    if (!value) throw Error(codes::not_found, "Key not found in database");
+    return std::move(*value);
+  }
+
+  // The value of `key`, or nullopt when it is missing.
+  std::optional<std::string> try_get(std::string_view key, const ReadOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    Operation operation(*this);
+    auto value = do_get(codecs.key_bytes(key));
+    if (value) *value = codecs.value_text(std::move(*value));
+    return value;
+  }
+
+  std::vector<std::optional<std::string>> get_many(const std::vector<std::string>& keys,
+                                                   const ReadOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    auto values = codecs.key_identity() ? run([&] { return do_get_many(keys); })
+                                        : run([&] { return do_get_many(codecs.keys_bytes(keys)); });
+    for (auto& value : values) {
+      if (value) *value = codecs.value_text(std::move(*value));
+    }
+    return values;
+  }
+
+  bool has(std::string_view key, const ReadOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    Operation operation(*this);
+    return do_has(codecs.key_bytes(key));
+  }
+
+  std::vector<bool> has_many(const std::vector<std::string>& keys, const ReadOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    if (codecs.key_identity()) return run([&] { return do_has_many(keys); });
+    return run([&] { return do_has_many(codecs.keys_bytes(keys)); });
+  }
+
+  // ---- writes ----------------------------------------------------------
+  void put(std::string_view key, std::string_view value, const WriteOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    if (codecs.identity()) return run([&] { do_put(key, value); });
+    std::string key_bytes = codecs.key_bytes(key);
+    std::string value_bytes = codecs.value_bytes(value);
+    run([&] { do_put(key_bytes, value_bytes); });
+  }
+
+  void del(std::string_view key, const WriteOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    Operation operation(*this);
+    do_del(codecs.key_bytes(key));
+  }
+
+  // Applies every operation atomically, in order.
+  void batch(const std::vector<BatchOperation>& operations, const WriteOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    if (codecs.identity()) return run([&] { do_batch(operations); });
+    std::vector<BatchOperation> encoded;
+    encoded.reserve(operations.size());
+    for (const auto& op : operations) {
+      encoded.push_back({op.type, codecs.key_bytes(op.key),
+                         op.type == BatchOperation::Type::put ? codecs.value_bytes(op.value) : std::string()});
+    }
+    run([&] { do_batch(encoded); });
+  }
+
+  // A chained batch: put/del/clear, then write() (see chained_batch.hpp).
+  inline ChainedBatch batch();
+
+  // Deletes every key in the range (all keys by default), honouring limit and reverse.
+  void clear(const ClearOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, {});
+    RangeOptions range = codecs.range_bytes(options);
+    run([&] { do_clear(range); });
+  }
+
+  // ---- iteration -------------------------------------------------------
+  std::unique_ptr<Iterator> iterator(const IteratorOptions& options = {}) {
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    IteratorOptions raw = options;
+    static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
+    Operation operation(*this);
+    auto iterator = do_iterator(raw, codecs.key, codecs.value);
+    iterator->attach(iterators_);
+    return iterator;
+  }
+
+  KeyIterator keys(IteratorOptions options = {}) {
+    options.keys = true;
+    options.values = false;
+    return KeyIterator(iterator(options));
+  }
+
+  ValueIterator values(IteratorOptions options = {}) {
+    options.keys = false;
+    options.values = true;
+    return ValueIterator(iterator(options));
+  }
+
+  // ---- sublevels -------------------------------------------------------
+  // A prefixed view of this database (see sublevel.hpp). It must not outlive it.
+  inline std::unique_ptr<Sublevel> sublevel(std::string_view name);
+  inline std::unique_ptr<Sublevel> sublevel(std::string_view name, const SublevelOptions& options);
+
+  // ---- introspection ---------------------------------------------------
+  size_t open_iterator_count() const { return iterators_->size(); }
+  const std::string& default_key_encoding() const { return defaults_.key_encoding; }
+  const std::string& default_value_encoding() const { return defaults_.value_encoding; }
+
+ protected:
+  explicit Database(Supports supports, DatabaseOptions defaults = {})
+      : supports_(supports),
+        defaults_(std::move(defaults)),
+        default_key_(find_encoding(defaults_.key_encoding)),
+        default_value_(find_encoding(defaults_.value_encoding)) {}
+
+  // Stores implement these over raw bytes. They may be called from several
+  // threads at once, and never before do_open() or after do_close().
+  virtual void do_open(const OpenOptions&) {}
+  virtual void do_close() {}
+  // Runs when close() begins, before it waits for running calls: a store
+  // whose calls can block indefinitely (a guest) aborts them here.
+  virtual void on_closing() {}
+  virtual std::optional<std::string> do_get(std::string_view key) = 0;
+  virtual std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) {
+    std::vector<std::optional<std::string>> values;
+    values.reserve(keys.size());
+    for (const auto& key : keys) values.push_back(do_get(key));
+    return values;
+  }
+  virtual bool do_has(std::string_view key) { return do_get(key).has_value(); }
+  virtual std::vector<bool> do_has_many(const std::vector<std::string>& keys) {
+    std::vector<bool> found;
+    found.reserve(keys.size());
+    for (const auto& key : keys) found.push_back(do_has(key));
+    return found;
+  }
+  virtual void do_put(std::string_view key, std::string_view value) = 0;
+  virtual void do_del(std::string_view key) = 0;
+  virtual void do_batch(const std::vector<BatchOperation>& operations) = 0;
+  virtual void do_clear(const RangeOptions& range) = 0;
+  // Bounds in `options` are raw bytes. The limit is enforced by Iterator; a
+  // store may use it as a hint. The encodings go to the Iterator constructor.
+  virtual std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
+                                                std::shared_ptr<const Encoding> key_encoding,
+                                                std::shared_ptr<const Encoding> value_encoding) = 0;
+
+  void set_supports(const Supports& supports) { supports_ = supports; }
+
+ private:
+  friend class ChainedBatch;
+
+  // The encodings of one call, with helpers that report encoding failures
+  // under the codes abstract-level uses for them.
+  struct Codecs {
+    std::shared_ptr<const Encoding> key;
+    std::shared_ptr<const Encoding> value;
+
+    bool key_identity() const { return key->identity(); }
+    bool identity() const { return key->identity() && value->identity(); }
+
+    std::string key_bytes(std::string_view text) const {
+      return convert(*key, text, codes::invalid_key, &Encoding::encode);
+    }
+    std::string value_bytes(std::string_view text) const {
+      return convert(*value, text, codes::invalid_value, &Encoding::encode);
+    }
+    std::string value_text(std::string bytes) const {
+      if (value->identity()) return bytes;
+      return convert(*value, bytes, codes::decode_error, &Encoding::decode);
+    }
+    std::vector<std::string> keys_bytes(const std::vector<std::string>& texts) const {
+      std::vector<std::string> out;
+      out.reserve(texts.size());
+      for (const auto& text : texts) out.push_back(key_bytes(text));
+      return out;
+    }
+    RangeOptions range_bytes(const RangeOptions& options) const {
+      RangeOptions range = options;
+      if (key_identity()) return range;
+      for (auto* bound : {&range.gt, &range.gte, &range.lt, &range.lte}) {
+        if (*bound) *bound = key_bytes(**bound);
+      }
+      return range;
+    }
+
+   private:
+    static std::string convert(const Encoding& encoding, std::string_view text, const char* code,
+                               std::string (Encoding::*method)(std::string_view) const) {
+      if (encoding.identity()) return std::string(text);
+      try {
+        return (encoding.*method)(text);
+      } catch (const Error& e) {
+        throw Error(code, e.what());
+      }
+    }
+  };
+
+  Codecs resolve(const std::string& key_name, const std::string& value_name) const {
+    return {key_name.empty() ? default_key_ : find_encoding(key_name),
+            value_name.empty() ? default_value_ : find_encoding(value_name)};
+  }
+
+  // Marks a call as running for its whole duration, so close() waits for it.
+  class Operation {
+   public:
+    explicit Operation(Database& db) : db_(db) { db_.begin_operation(); }
+    ~Operation() { db_.end_operation(); }
+    Operation(const Operation&) = delete;
+    Operation& operator=(const Operation&) = delete;
+
+   private:
+    Database& db_;
+  };
+
+  template <typename F>
+  std::invoke_result_t<F> run(F&& body) {
+    Operation operation(*this);
+    return body();
+  }
+
+  void begin_operation() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wait_while_opening(lock);
+    if (status_ == Status::opening) open_locked(lock, OpenOptions{});
+    if (status_ != Status::open) {
+      throw Error(codes::database_not_open,
+                  open_failure_.empty() ? std::string("Database is not open")
+                                        : "Database failed to open: " + open_failure_);
+    }
+    ++running_;
+  }
+
+  void end_operation() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--running_ == 0) changed_.notify_all();
+  }
+
+  void wait_while_opening(std::unique_lock<std::mutex>& lock) {
+    changed_.wait(lock, [&] { return !opening_now_; });
+  }
+
+  // Opens with the lock released during do_open(), so other callers can wait.
+  void open_locked(std::unique_lock<std::mutex>& lock, const OpenOptions& options) {
+    opening_now_ = true;
+    status_ = Status::opening;
+    lock.unlock();
+    std::string failure;
+    std::string code;
+    try {
+      do_open(options);
+    } catch (const Error& e) {
+      failure = e.what();
+      code = e.code();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      code = codes::io_error;
+    }
+    lock.lock();
+    opening_now_ = false;
+    status_ = failure.empty() ? Status::open : Status::closed;
+    open_failure_ = failure;
+    changed_.notify_all();
+    if (!failure.empty()) throw Error(code, failure);
+  }
+
+  Supports supports_;
+  DatabaseOptions defaults_;
+  std::shared_ptr<const Encoding> default_key_;
+  std::shared_ptr<const Encoding> default_value_;
+  std::shared_ptr<detail::IteratorRegistry> iterators_ = std::make_shared<detail::IteratorRegistry>();
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  Status status_ = Status::opening;
+  bool opening_now_ = false;
+  size_t running_ = 0;
+  std::string open_failure_;
+};
+
+MANY_LEVEL_NAMESPACE_END

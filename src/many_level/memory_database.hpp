@@ -1,0 +1,190 @@
+// An in-memory store: an ordered map with copy-on-write snapshots, for tests
+// and embedded use. An iterator shares the map it was created on; the next
+// write copies it once, so iterators see a snapshot and cost O(1) to open.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "database.hpp"
+#include "iterator.hpp"
+#include "range.hpp"
+#include "version.hpp"
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+namespace detail {
+
+// The first key of the range in `map` (where a forward scan starts).
+template <typename Map>
+auto first_in_range(Map& map, const KeyRange& range) -> decltype(map.begin()) {
+  if (!range.lower) return map.begin();
+  return range.lower->inclusive ? map.lower_bound(range.lower->key) : map.upper_bound(range.lower->key);
+}
+
+// Just past the last key of the range in `map` (where a reverse scan starts).
+template <typename Map>
+auto past_range(Map& map, const KeyRange& range) -> decltype(map.begin()) {
+  if (!range.upper) return map.end();
+  return range.upper->inclusive ? map.upper_bound(range.upper->key) : map.lower_bound(range.upper->key);
+}
+
+}  // namespace detail
+
+class MemoryDatabase final : public Database {
+ public:
+  // std::less<> over std::string compares bytes as unsigned, as LevelDB does.
+  using Map = std::map<std::string, std::string, std::less<>>;
+
+  explicit MemoryDatabase(DatabaseOptions options = {}) : Database(manifest(), std::move(options)) {}
+  ~MemoryDatabase() override {
+    try {
+      close();
+    } catch (...) {
+    }
+  }
+
+ protected:
+  std::optional<std::string> do_get(std::string_view key) override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    auto it = data_->find(key);
+    if (it == data_->end()) return std::nullopt;
+    return it->second;
+  }
+
+  bool do_has(std::string_view key) override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return data_->find(key) != data_->end();
+  }
+
+  void do_put(std::string_view key, std::string_view value) override {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    writable()[std::string(key)] = std::string(value);
+  }
+
+  void do_del(std::string_view key) override {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto& map = writable();
+    auto it = map.find(key);
+    if (it != map.end()) map.erase(it);
+  }
+
+  void do_batch(const std::vector<BatchOperation>& operations) override {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto& map = writable();
+    for (const auto& op : operations) {
+      if (op.type == BatchOperation::Type::put) {
+        map[op.key] = op.value;
+      } else {
+        map.erase(op.key);
+      }
+    }
+  }
+
+  void do_clear(const RangeOptions& options) override {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto& map = writable();
+    KeyRange range = KeyRange::from(options);
+    if (range.empty()) return;
+    uint64_t left = options.limit < 0 ? UINT64_MAX : static_cast<uint64_t>(options.limit);
+    if (!options.reverse) {
+      for (auto it = detail::first_in_range(map, range); it != map.end() && left > 0; --left) {
+        if (!range.below_upper(it->first)) break;
+        it = map.erase(it);
+      }
+    } else {
+      for (auto it = detail::past_range(map, range); it != map.begin() && left > 0; --left) {
+        auto victim = std::prev(it);
+        if (!range.above_lower(victim->first)) break;
+        it = map.erase(victim);
+      }
+    }
+  }
+
+  std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
+                                        std::shared_ptr<const Encoding> key_encoding,
+                                        std::shared_ptr<const Encoding> value_encoding) override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return std::make_unique<MapIterator>(data_, options, std::move(key_encoding), std::move(value_encoding));
+  }
+
+  void do_close() override {
+    // Like memory-level, data lives as long as the object: reopening keeps it.
+  }
+
+ private:
+  static Supports manifest() {
+    Supports supports;
+    supports.permanence = false;
+    supports.snapshots = true;
+    return supports;
+  }
+
+  // The map to write to, copied first if an iterator still shares it.
+  Map& writable() {
+    if (data_.use_count() > 1) data_ = std::make_shared<Map>(*data_);
+    return *data_;
+  }
+
+  class MapIterator final : public Iterator {
+   public:
+    MapIterator(std::shared_ptr<const Map> snapshot, const IteratorOptions& options,
+                std::shared_ptr<const Encoding> key_encoding, std::shared_ptr<const Encoding> value_encoding)
+        : Iterator(options, std::move(key_encoding), std::move(value_encoding)),
+          snapshot_(std::move(snapshot)),
+          range_(KeyRange::from(options)),
+          reverse_(options.reverse) {
+      position_ = reverse_ ? detail::past_range(*snapshot_, range_) : detail::first_in_range(*snapshot_, range_);
+    }
+
+   protected:
+    bool do_next(Entry& entry) override {
+      if (!snapshot_ || range_.empty()) return false;
+      Map::const_iterator found;
+      if (!reverse_) {
+        if (position_ == snapshot_->end() || !range_.below_upper(position_->first)) return false;
+        found = position_++;
+      } else {
+        if (position_ == snapshot_->begin()) return false;
+        found = std::prev(position_);
+        if (!range_.above_lower(found->first)) return false;
+        position_ = found;
+      }
+      if (wants_keys()) entry.key = found->first;
+      if (wants_values()) entry.value = found->second;
+      return true;
+    }
+
+    void do_seek(std::string_view target) override {
+      if (!snapshot_) return;
+      if (!reverse_) {
+        auto start = detail::first_in_range(*snapshot_, range_);
+        auto at = snapshot_->lower_bound(target);
+        bool past_all = at == snapshot_->end() || start == snapshot_->end();
+        position_ = past_all ? snapshot_->end() : (at->first > start->first ? at : start);
+      } else {
+        auto stop = detail::past_range(*snapshot_, range_);
+        auto at = snapshot_->upper_bound(target);
+        position_ = (stop == snapshot_->end() || (at != snapshot_->end() && at->first < stop->first)) ? at : stop;
+      }
+    }
+
+    void do_close() override { snapshot_.reset(); }
+
+   private:
+    std::shared_ptr<const Map> snapshot_;
+    KeyRange range_;
+    bool reverse_;
+    Map::const_iterator position_;
+  };
+
+  std::shared_mutex mutex_;
+  std::shared_ptr<Map> data_ = std::make_shared<Map>();
+};
+
+MANY_LEVEL_NAMESPACE_END

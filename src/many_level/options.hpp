@@ -1,0 +1,54 @@
+// Option structs of the public API, named and defaulted as abstract-level's
+// options are. An empty encoding name means "the database's default".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "version.hpp"
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// A key range as abstract-level has it. When both gte and gt (or lte and lt)
+// are set, the inclusive one wins, as abstract-level's sublevels decide it.
+struct RangeOptions {
+  std::optional<std::string> gt;
+  std::optional<std::string> gte;
+  std::optional<std::string> lt;
+  std::optional<std::string> lte;
+  int64_t limit = -1;  // -1 (or any negative) means no limit
+  bool reverse = false;
+};
+
+struct IteratorOptions : RangeOptions {
+  bool keys = true;
+  bool values = true;
+  std::string key_encoding;
+  std::string value_encoding;
+};
+
+struct ClearOptions : RangeOptions {
+  std::string key_encoding;
+};
+
+struct ReadOptions {
+  std::string key_encoding;
+  std::string value_encoding;
+};
+
+struct WriteOptions {
+  std::string key_encoding;
+  std::string value_encoding;
+};
+
+struct SeekOptions {
+  std::string key_encoding;
+};
+
+struct DatabaseOptions {
+  std::string key_encoding = "utf8";
+  std::string value_encoding = "utf8";
+};
+
+MANY_LEVEL_NAMESPACE_END
