@@ -289,9 +289,6 @@ class Database {
 
   void set_supports(const Supports& supports) { supports_ = supports; }
 
- private:
-  friend class ChainedBatch;
-
   // The encodings of one call, with helpers that report encoding failures
   // under the codes abstract-level uses for them.
   struct Codecs {
@@ -361,6 +358,9 @@ class Database {
     return body();
   }
 
+ private:
+  friend class ChainedBatch;
+
   void begin_operation() {
     std::unique_lock<std::mutex> lock(mutex_);
     wait_while_opening(lock);
@@ -392,7 +392,7 @@ class Database {
     try {
       do_open(options);
     } catch (const Error& e) {
-      failure = e.what();
+      failure = e.message();
       code = e.code();
     } catch (const std::exception& e) {
       failure = e.what();

@@ -39,13 +39,16 @@ inline constexpr const char* protocol_error = "LEVEL_PROTOCOL_ERROR";
 class Error : public std::runtime_error {
  public:
   Error(std::string code, const std::string& message)
-      : std::runtime_error(code + ": " + message), code_(std::move(code)) {}
+      : std::runtime_error(code + ": " + message), code_(std::move(code)), message_(message) {}
 
   const std::string& code() const noexcept { return code_; }
+  // The message without its code.
+  const std::string& message() const noexcept { return message_; }
   bool is(std::string_view code) const noexcept { return code_ == code; }
 
  private:
   std::string code_;
+  std::string message_;
 };
 
 // The code a host reports to a guest for any exception, as the reference does:

@@ -12,6 +12,7 @@
 #include "database.hpp"
 #include "iterator.hpp"
 #include "options.hpp"
+#include "prefixed_iterator.hpp"
 #include "version.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
@@ -96,14 +97,9 @@ class Sublevel final : public Database {
   std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
                                         std::shared_ptr<const Encoding> key_encoding,
                                         std::shared_ptr<const Encoding> value_encoding) override {
-    IteratorOptions mapped = options;
-    static_cast<RangeOptions&>(mapped) = parent_range(options);
-    mapped.limit = -1;  // counted by our own Iterator
-    mapped.keys = true;  // needed to strip the prefix... and cheap next to the value
-    mapped.key_encoding = "buffer";
-    mapped.value_encoding = "buffer";
-    return std::make_unique<PrefixIterator>(parent_.iterator(mapped), *this, options, std::move(key_encoding),
-                                            std::move(value_encoding));
+    auto inner = parent_.iterator(PrefixedIterator::inner_options(options, parent_range(options)));
+    return std::make_unique<PrefixedIterator>(std::move(inner), prefix_, options, std::move(key_encoding),
+                                              std::move(value_encoding));
   }
 
  private:
@@ -143,46 +139,6 @@ class Sublevel final : public Database {
     }
     return out;
   }
-
-  class PrefixIterator final : public Iterator {
-   public:
-    PrefixIterator(std::unique_ptr<Iterator> inner, const Sublevel& owner, const IteratorOptions& options,
-                   std::shared_ptr<const Encoding> key_encoding, std::shared_ptr<const Encoding> value_encoding)
-        : Iterator(options, std::move(key_encoding), std::move(value_encoding)),
-          inner_(std::move(inner)),
-          owner_(owner) {}
-
-   protected:
-    bool do_next(Entry& entry) override {
-      auto next = inner_->next();
-      if (!next) return false;
-      entry = unfix(std::move(*next));
-      return true;
-    }
-
-    void do_nextv(size_t size, std::vector<Entry>& entries) override {
-      for (auto& next : inner_->nextv(size)) entries.push_back(unfix(std::move(next)));
-    }
-
-    void do_seek(std::string_view target) override { inner_->seek(owner_.prefixed(target), raw_seek_); }
-
-    void do_close() override { inner_->close(); }
-
-   private:
-    Entry unfix(Entry entry) const {
-      if (wants_keys()) {
-        entry.key.erase(0, owner_.prefix_.size());
-      } else {
-        entry.key.clear();
-      }
-      if (!wants_values()) entry.value.clear();
-      return entry;
-    }
-
-    inline static const SeekOptions raw_seek_{"buffer"};
-    std::unique_ptr<Iterator> inner_;
-    const Sublevel& owner_;
-  };
 
   inline static const ReadOptions raw_read_{"buffer", "buffer"};
   inline static const WriteOptions raw_write_{"buffer", "buffer"};

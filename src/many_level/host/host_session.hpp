@@ -1,0 +1,638 @@
+// One guest's connection to a host, sans I/O: frames in through receive(),
+// replies out through output(). Requests are answered on the host's worker
+// pool, so no database call ever runs on the transport's thread.
+//
+// Order: requests of one connection reach the database in arrival order (a
+// guest that pipelines a put and then a get reads its own write), but run
+// off the I/O thread; consecutive writes are committed as one batch and
+// consecutive gets read as one getMany, which is where a pipelining guest
+// gets its speed. Iterators read on their own jobs, so a slow iterator does
+// not hold up the requests behind it, and each connection has its own queue,
+// so one guest's large clear does not hold up another guest.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "../database.hpp"
+#include "../error.hpp"
+#include "../version.hpp"
+#include "../protocol/codec.hpp"
+#include "../protocol/framing.hpp"
+#include "../protocol/messages.hpp"
+#include "../transport/session.hpp"
+#include "host_iterator.hpp"
+#include "host_options.hpp"
+#include "worker_pool.hpp"
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// A snapshot of one remote iterator, for introspection.
+struct HostIteratorInfo {
+  uint32_t id = 0;
+  uint32_t seq = 0;
+  uint64_t consumed = 0;
+  uint64_t sent = 0;
+  unsigned unacknowledged_frames = 0;
+  bool busy = false;
+  bool ended = false;
+  bool reverse = false;
+  int64_t limit = -1;
+};
+
+struct HostSessionStats {
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t malformed_frames = 0;
+  size_t pending_requests = 0;
+  size_t buffered_output = 0;
+  std::vector<HostIteratorInfo> iterators;
+};
+
+class HostSession final : public Session, public std::enable_shared_from_this<HostSession> {
+ public:
+  // The database, options and pool must outlive the session's work; Host
+  // guarantees that by ending its sessions before it goes.
+  HostSession(Database& db, const HostOptions& options, WorkerPool& pool)
+      : db_(db), options_(options), pool_(pool), decoder_(options.max_frame_length),
+        output_(options.output_high_water) {}
+
+  void receive(const char* data, size_t size) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (ended_ || !failure_.empty()) return;
+      bytes_in_ += size;
+    }
+    try {
+      decoder_.feed(data, size, [this](std::string_view payload) { on_payload(payload); });
+    } catch (const Error& e) {
+      fail(e.what());
+    }
+  }
+
+  void end() override {
+    std::vector<std::unique_ptr<Iterator>> idle;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (ended_) return;
+      ended_ = true;
+      queue_.clear();
+      for (auto& [id, iterator] : iterators_) {
+        iterator->closed = true;
+        if (!iterator->busy && iterator->iterator) idle.push_back(std::move(iterator->iterator));
+      }
+      iterators_.clear();
+    }
+    output_.close();
+    release(std::move(idle));
+  }
+
+  OutputBuffer& output() override { return output_; }
+
+  std::string failed() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return failure_;
+  }
+
+  bool wants_input() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pending_ < options_.max_pending_requests && output_.room() > 0;
+  }
+
+  HostSessionStats stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    HostSessionStats stats;
+    stats.frames_in = frames_in_;
+    stats.frames_out = frames_out_;
+    stats.bytes_in = bytes_in_;
+    stats.malformed_frames = malformed_;
+    stats.pending_requests = pending_;
+    stats.buffered_output = output_.size();
+    for (const auto& [id, it] : iterators_) {
+      stats.iterators.push_back({it->id, it->seq, it->consumed, it->sent, it->pending_acks, it->busy,
+                                 it->ended, it->options.reverse, it->limit});
+    }
+    return stats;
+  }
+
+ private:
+  // Requests that reach the database in arrival order.
+  using Request = std::variant<protocol::GetRequest, protocol::PutRequest, protocol::DelRequest,
+                               protocol::BatchRequest, protocol::ClearRequest, protocol::GetManyRequest,
+                               protocol::IteratorRequest>;
+
+  // ---- input -------------------------------------------------------------
+
+  void on_payload(std::string_view payload) {
+    protocol::GuestMessage message;
+    auto status = protocol::decode_payload(payload, message);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (ended_) return;
+    if (status == protocol::DecodeStatus::malformed) {
+      if (++malformed_ >= options_.max_malformed_frames) {
+        lock.unlock();
+        fail("closing a connection that sent " + std::to_string(malformed_) + " malformed frames");
+      }
+      return;
+    }
+    if (status != protocol::DecodeStatus::ok) return;
+    ++frames_in_;
+    std::visit([&](auto& m) { dispatch(lock, std::move(m)); }, message);
+  }
+
+  template <typename M>
+  void dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
+    using T = std::decay_t<M>;
+    if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
+      on_ack(message);
+    } else if constexpr (std::is_same_v<T, protocol::IteratorSeek>) {
+      on_seek(message);
+    } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
+      on_close(lock, message.id);
+    } else {
+      if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
+                    std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
+        if (options_.readonly) {
+          send(protocol::Callback{message.id, std::string(codes::readonly), std::nullopt});
+          return;
+        }
+      }
+      if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
+        if (!open_iterator_slot(message)) return;
+      }
+      ++pending_;
+      queue_.push_back(std::forward<M>(message));
+      if (!draining_) {
+        draining_ = true;
+        pool_.submit([self = shared_from_this()] { self->drain(); });
+      }
+    }
+  }
+
+  // Reserves the iterator's id at once, so an ack, seek or close that arrives
+  // before the iterator is created finds it.
+  bool open_iterator_slot(const protocol::IteratorRequest& request) {
+    if (iterators_.count(request.id)) return false;  // the reference ignores a reused id
+    if (iterators_.size() >= options_.max_iterators) {
+      send(protocol::IteratorError{request.id, request.seq, "LEVEL_REMOTE_ERROR"});
+      log("refusing iterator " + std::to_string(request.id) + ": " + std::to_string(options_.max_iterators) +
+          " are open on this connection");
+      return false;
+    }
+    auto iterator = std::make_shared<HostIterator>();
+    iterator->id = request.id;
+    iterator->seq = request.seq;
+    iterator->options = request.options;
+    iterator->limit = request.options.limit < 0 ? -1 : request.options.limit;
+    iterator->consumed = iterator->sent = request.consumed;
+    iterators_[request.id] = std::move(iterator);
+    return true;
+  }
+
+  // ---- ordered requests (worker threads) -----------------------------------
+
+  void drain() {
+    for (;;) {
+      std::deque<Request> batch;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (queue_.empty() || ended_) {
+          draining_ = false;
+          return;
+        }
+        batch.swap(queue_);
+      }
+      while (!batch.empty()) {
+        if (std::holds_alternative<protocol::GetRequest>(batch.front())) {
+          run_gets(batch);
+        } else if (is_write(batch.front())) {
+          run_writes(batch);
+        } else {
+          std::visit([this](auto& request) { run(request); }, batch.front());
+          batch.pop_front();
+          answered(1);
+        }
+      }
+    }
+  }
+
+  static bool is_write(const Request& request) {
+    return std::holds_alternative<protocol::PutRequest>(request) ||
+           std::holds_alternative<protocol::DelRequest>(request) ||
+           std::holds_alternative<protocol::BatchRequest>(request);
+  }
+
+  // Consecutive gets, read together as one getMany (one read transaction).
+  void run_gets(std::deque<Request>& batch) {
+    std::vector<uint32_t> ids;
+    std::vector<std::string> keys;
+    while (!batch.empty() && std::holds_alternative<protocol::GetRequest>(batch.front())) {
+      auto& get = std::get<protocol::GetRequest>(batch.front());
+      ids.push_back(get.id);
+      keys.push_back(std::move(get.key));
+      batch.pop_front();
+    }
+    try {
+      auto values = db_.get_many(keys, raw_read_);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (values[i]) {
+          send(protocol::Callback{ids[i], std::nullopt, std::move(values[i])});
+        } else {
+          send(protocol::Callback{ids[i], std::string(codes::not_found), std::nullopt});
+        }
+      }
+    } catch (const std::exception& e) {
+      for (uint32_t id : ids) send(protocol::Callback{id, wire_error_code(e), std::nullopt});
+    }
+    answered(ids.size());
+  }
+
+  // Consecutive puts, dels and batches, committed as one atomic batch. Each
+  // passes its hook first; a rejected one is answered alone and left out.
+  void run_writes(std::deque<Request>& batch) {
+    std::vector<uint32_t> ids;
+    std::vector<BatchOperation> operations;
+    size_t answered_count = 0;
+    while (!batch.empty() && is_write(batch.front())) {
+      uint32_t id = 0;
+      size_t before = operations.size();
+      std::string rejection = std::visit([&](auto& request) { return admit(request, id, operations); },
+                                         batch.front());
+      batch.pop_front();
+      ++answered_count;
+      if (!rejection.empty()) {
+        operations.resize(before);
+        send(protocol::Callback{id, rejection, std::nullopt});
+      } else {
+        ids.push_back(id);
+      }
+    }
+    std::optional<std::string> error;
+    if (!operations.empty()) {
+      try {
+        db_.batch(operations, raw_write_);
+      } catch (const std::exception& e) {
+        error = wire_error_code(e);
+      }
+    }
+    for (uint32_t id : ids) send(protocol::Callback{id, error, std::nullopt});
+    answered(answered_count);
+  }
+
+  // Appends a write's operations after its hook; returns an error code to
+  // reject it with, or "" to accept it.
+  std::string admit(protocol::PutRequest& put, uint32_t& id, std::vector<BatchOperation>& out) {
+    id = put.id;
+    if (!put.value) return codes::invalid_value;
+    return guarded([&] {
+      if (options_.preput) options_.preput(put.key, *put.value);
+      out.push_back(BatchOperation::put(std::move(put.key), std::move(*put.value)));
+    });
+  }
+
+  std::string admit(protocol::DelRequest& del, uint32_t& id, std::vector<BatchOperation>& out) {
+    id = del.id;
+    return guarded([&] {
+      if (options_.predel) options_.predel(del.key);
+      out.push_back(BatchOperation::del(std::move(del.key)));
+    });
+  }
+
+  std::string admit(protocol::BatchRequest& request, uint32_t& id, std::vector<BatchOperation>& out) {
+    id = request.id;
+    std::vector<BatchOperation> operations;
+    operations.reserve(request.ops.size());
+    for (auto& op : request.ops) {
+      if (op.type == protocol::BatchOp::Type::put) {
+        if (!op.value) return codes::invalid_value;
+        operations.push_back(BatchOperation::put(std::move(op.key), std::move(*op.value)));
+      } else {
+        operations.push_back(BatchOperation::del(std::move(op.key)));
+      }
+    }
+    return guarded([&] {
+      if (options_.prebatch) options_.prebatch(operations);
+      std::move(operations.begin(), operations.end(), std::back_inserter(out));
+    });
+  }
+
+  template <typename M>
+  std::string admit(M&, uint32_t&, std::vector<BatchOperation>&) {
+    return codes::not_supported;  // never reached: only writes are admitted
+  }
+
+  template <typename F>
+  static std::string guarded(F&& body) {
+    try {
+      body();
+      return {};
+    } catch (const std::exception& e) {
+      return wire_error_code(e);
+    }
+  }
+
+  void run(protocol::GetManyRequest& request) {
+    try {
+      auto values = db_.get_many(request.keys, raw_read_);
+      send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
+    } catch (const std::exception& e) {
+      // The reference host throws here and its guest waits forever; ours answers.
+      send(protocol::GetManyCallback{request.id, wire_error_code(e), {}});
+    }
+  }
+
+  void run(protocol::ClearRequest& request) {
+    ClearOptions options;
+    options.key_encoding = "buffer";
+    if (request.options) {
+      const auto& wire = *request.options;
+      options.gt = wire.gt;
+      options.gte = wire.gte;
+      options.lt = wire.lt;
+      options.lte = wire.lte;
+      options.limit = wire.limit < 0 ? -1 : wire.limit;
+      options.reverse = wire.reverse;
+    }
+    std::optional<std::string> error;
+    if (!options_.preclear && (options_.predel || options_.prebatch)) {
+      error = codes::not_supported;
+    } else {
+      error = optional_error(guarded([&] {
+        if (options_.preclear) options_.preclear(options);
+        db_.clear(options);
+      }));
+    }
+    send(protocol::Callback{request.id, error, std::nullopt});
+  }
+
+  // Creates the store iterator in request order, so it sees every write the
+  // guest sent before it, then starts it as the reference does.
+  void run(protocol::IteratorRequest& request) {
+    std::shared_ptr<HostIterator> iterator;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = iterators_.find(request.id);
+      if (found == iterators_.end()) return;
+      iterator = found->second;
+    }
+    std::unique_ptr<Iterator> created;
+    std::string error;
+    try {
+      created = db_.iterator(store_iterator_options(request.options, request.seek ? std::nullopt : request.bookmark));
+    } catch (const std::exception& e) {
+      error = wire_error_code(e);
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    iterator->busy = false;
+    iterator->narrowed = request.bookmark && !request.seek;
+    if (iterator->closed) {
+      lock.unlock();
+      if (created) created->close();
+      return;
+    }
+    if (!error.empty()) {
+      iterators_.erase(request.id);
+      send(protocol::IteratorError{iterator->id, iterator->seq, error});
+      return;
+    }
+    iterator->iterator = std::move(created);
+    if (iterator->pending_seek) {
+      auto [target, seq] = std::move(*iterator->pending_seek);
+      start_seek(*iterator, std::move(target), seq);
+    } else if (request.seek) {
+      start_seek(*iterator, std::move(*request.seek), request.seq);
+    } else {
+      step(iterator, true);
+    }
+  }
+
+  template <typename M>
+  void run(M&) {}  // gets and writes are handled in runs, above
+
+  // ---- iterators -----------------------------------------------------------
+
+  void on_ack(const protocol::IteratorAck& ack) {
+    auto found = iterators_.find(ack.id);
+    if (found == iterators_.end() || found->second->seq != ack.seq) return;
+    auto& iterator = found->second;
+    if (iterator->pending_acks > 0) --iterator->pending_acks;
+    iterator->consumed = std::max(iterator->consumed, ack.consumed);
+    iterator->sent = std::max(iterator->sent, iterator->consumed);
+    step(iterator, false);
+  }
+
+  void on_seek(protocol::IteratorSeek& seek) {
+    auto found = iterators_.find(seek.id);
+    if (found == iterators_.end()) return;
+    auto& iterator = *found->second;
+    if (iterator.busy) {
+      iterator.pending_seek = std::make_pair(std::move(seek.target), seek.seq);
+    } else {
+      start_seek(iterator, std::move(seek.target), seek.seq);
+    }
+  }
+
+  void on_close(std::unique_lock<std::mutex>& lock, uint32_t id) {
+    auto found = iterators_.find(id);
+    if (found == iterators_.end()) return;
+    auto iterator = found->second;
+    iterators_.erase(found);
+    iterator->closed = true;
+    if (iterator->busy || !iterator->iterator) return;  // its worker releases it
+    std::vector<std::unique_ptr<Iterator>> idle;
+    idle.push_back(std::move(iterator->iterator));
+    lock.unlock();
+    release(std::move(idle));
+    lock.lock();
+  }
+
+  // Reads the next frame's worth, as the reference does: 1 entry first (cheap
+  // early termination), then as many as fit the output buffer's free room, and
+  // nothing while more than one frame is unacknowledged. Lock held.
+  void step(const std::shared_ptr<HostIterator>& iterator, bool first) {
+    if (iterator->busy || iterator->closed || iterator->ended || iterator->pending_acks > 1) return;
+    uint64_t size = iterator->budget();
+    if (first) {
+      size = std::min<uint64_t>(size, 1);
+      iterator->read_ahead = false;
+    } else {
+      size_t room = std::max<size_t>(1, output_.room());
+      size = std::min<uint64_t>(size, std::max<size_t>(16, room / iterator->max_item_length));
+      iterator->read_ahead = true;
+    }
+    iterator->busy = true;
+    pool_.submit([self = shared_from_this(), iterator, size] { self->read(iterator, static_cast<size_t>(size)); });
+  }
+
+  void start_seek(HostIterator& iterator, std::string target, uint32_t seq) {
+    iterator.pending_seek.reset();
+    iterator.ended = false;
+    iterator.seq = seq;
+    iterator.pending_acks = 0;
+    // Entries sent before the seek but not consumed are dropped by the guest.
+    iterator.sent = iterator.consumed;
+    iterator.busy = true;
+    auto shared = iterators_.at(iterator.id);
+    pool_.submit([self = shared_from_this(), shared, target = std::move(target)] { self->seek(shared, target); });
+  }
+
+  void seek(const std::shared_ptr<HostIterator>& iterator, const std::string& target) {
+    std::string error;
+    try {
+      if (iterator->narrowed) {
+        // The range was cut at a bookmark; a seek may go anywhere in the whole range.
+        iterator->iterator = db_.iterator(store_iterator_options(iterator->options, std::nullopt));
+        iterator->narrowed = false;
+      }
+      iterator->iterator->seek(target);
+    } catch (const std::exception& e) {
+      error = wire_error_code(e);
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    iterator->busy = false;
+    if (settle(lock, iterator)) return;
+    if (!error.empty()) {
+      send(protocol::IteratorError{iterator->id, iterator->seq, error});
+      return;
+    }
+    step(iterator, true);
+  }
+
+  void read(const std::shared_ptr<HostIterator>& iterator, size_t size) {
+    std::vector<Entry> entries;
+    std::string error;
+    if (size > 0) {
+      try {
+        entries = iterator->iterator->nextv(size);
+      } catch (const std::exception& e) {
+        error = wire_error_code(e);
+      }
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    iterator->busy = false;
+    if (settle(lock, iterator)) return;
+    if (!error.empty()) {
+      send(protocol::IteratorError{iterator->id, iterator->seq, error});
+    } else if (entries.empty()) {
+      iterator->ended = true;
+      send(protocol::IteratorEnd{iterator->id, iterator->seq});
+    } else {
+      size_t bytes = send_data(*iterator, entries);
+      iterator->sent += entries.size();
+      ++iterator->pending_acks;
+      iterator->max_item_length = std::max(iterator->max_item_length, (bytes + entries.size() - 1) / entries.size());
+      if (iterator->read_ahead) step(iterator, false);
+    }
+  }
+
+  // After a worker hands an iterator back: releases it if it was closed
+  // meanwhile, or runs the seek that waited for it. True if it did either.
+  bool settle(std::unique_lock<std::mutex>& lock, const std::shared_ptr<HostIterator>& iterator) {
+    if (iterator->closed) {
+      std::vector<std::unique_ptr<Iterator>> idle;
+      if (iterator->iterator) idle.push_back(std::move(iterator->iterator));
+      lock.unlock();
+      release(std::move(idle));
+      return true;
+    }
+    if (iterator->pending_seek) {
+      auto [target, seq] = std::move(*iterator->pending_seek);
+      start_seek(*iterator, std::move(target), seq);
+      return true;
+    }
+    return false;
+  }
+
+  size_t send_data(const HostIterator& iterator, const std::vector<Entry>& entries) {
+    std::vector<std::string_view> data;
+    bool keys = iterator.options.keys;
+    bool values = iterator.options.values;
+    data.reserve(entries.size() * (keys && values ? 2 : 1));
+    for (const auto& entry : entries) {
+      if (keys) data.push_back(entry.key);
+      if (values) data.push_back(entry.value);
+    }
+    size_t bytes = 0;
+    output_.write([&](std::string& out) {
+      size_t before = out.size();
+      protocol::encode_iterator_data(out, iterator.id, iterator.seq, data);
+      bytes = out.size() - before;
+    });
+    ++frames_out_;
+    return bytes;
+  }
+
+  // Store iterators are closed on a worker: closing one can wait on its store.
+  void release(std::vector<std::unique_ptr<Iterator>> idle) {
+    if (idle.empty()) return;
+    auto shared = std::make_shared<std::vector<std::unique_ptr<Iterator>>>(std::move(idle));
+    pool_.submit([shared] {
+      for (auto& iterator : *shared) iterator->close();
+    });
+  }
+
+  // ---- output --------------------------------------------------------------
+
+  template <typename M>
+  void send(const M& message) {
+    output_.write([&](std::string& out) { protocol::encode(out, message); });
+    ++frames_out_;
+  }
+
+  void answered(size_t count) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_ -= std::min(pending_, count);
+  }
+
+  static std::optional<std::string> optional_error(std::string code) {
+    if (code.empty()) return std::nullopt;
+    return code;
+  }
+
+  void fail(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_.empty()) return;
+      failure_ = why;
+    }
+    log("closing connection: " + why);
+  }
+
+  void log(const std::string& line) const {
+    if (options_.log) options_.log(line);
+  }
+
+  inline static const ReadOptions raw_read_{"buffer", "buffer"};
+  inline static const WriteOptions raw_write_{"buffer", "buffer"};
+
+  Database& db_;
+  const HostOptions& options_;
+  WorkerPool& pool_;
+  protocol::FrameDecoder decoder_;  // used by the transport's thread only
+  OutputBuffer output_;
+
+  mutable std::mutex mutex_;
+  std::deque<Request> queue_;
+  bool draining_ = false;
+  bool ended_ = false;
+  std::string failure_;
+  size_t pending_ = 0;
+  std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
+  std::atomic<uint64_t> frames_in_{0};
+  std::atomic<uint64_t> frames_out_{0};
+  uint64_t bytes_in_ = 0;
+  uint64_t malformed_ = 0;
+};
+
+MANY_LEVEL_NAMESPACE_END
