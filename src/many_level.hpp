@@ -16,3 +16,11 @@
 #include "many_level/chained_batch.hpp"
 #include "many_level/sublevel.hpp"
 #include "many_level/memory_database.hpp"
+
+#include "many_level/protocol/protocol.hpp"
+#include "many_level/transport/session.hpp"
+#include "many_level/host/host.hpp"
+#include "many_level/guest/guest.hpp"
+#ifndef MANY_LEVEL_NO_SQLITE
+#include "many_level/sqlite_database.hpp"
+#endif

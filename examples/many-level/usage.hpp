@@ -1,0 +1,55 @@
+// The help text of the many-level program: the one place its commands,
+// options and exit statuses are described.
+#pragma once
+
+#include "many_level.hpp"
+
+namespace cli {
+
+inline constexpr const char* usage_text = R"(many-level: share one key-value database between processes and machines.
+Speaks the wire protocol of Node's many-level 2.0.0: Node and C++ guests and hosts mix freely.
+
+Usage:
+  many-level serve [--db PATH | --memory | --upstream ADDR [--retry]]
+                   [--listen ADDR]... [--stdio] [--readonly] [--prefix NAME]
+                   [--max-frame BYTES]
+  many-level get KEY            [guest options]
+  many-level put KEY VALUE      [guest options]   (VALUE '-' reads stdin)
+  many-level del KEY            [guest options]
+  many-level ls  [range options] [--limit N] [--reverse] [--keys | --values] [guest options]
+  many-level batch              [guest options]   (operations on stdin, see below)
+  many-level clear [range options] [--limit N] [--reverse] [guest options]
+  many-level --version | --help
+
+ADDR is tcp://HOST:PORT or unix:PATH.
+
+serve: a host. Each connection is one guest; the host logs connections and
+disconnections to stderr. SIGINT and SIGTERM close the database cleanly.
+  --db PATH          SQLite database file (default ./many-level.db; created if missing)
+  --memory           an in-memory database instead, gone when the host exits
+  --upstream ADDR    relay: the database is itself a guest of the host at ADDR
+  --retry            with --upstream: ride through upstream reconnects, so this
+                     host's guests do not notice them
+  --listen ADDR      where guests connect (default tcp://127.0.0.1:9000); repeatable
+  --stdio            serve exactly one guest on stdin/stdout and exit at end of input
+                     (without --listen, nothing else is served)
+  --readonly         refuse put, del, batch and clear with LEVEL_READONLY
+  --prefix NAME      expose only the sublevel NAME (abstract-level's !NAME! prefix)
+  --max-frame BYTES  close a connection that sends a longer frame (default 67108864)
+
+Guest options (get, put, del, ls, batch, clear):
+  --connect ADDR         the host (default tcp://127.0.0.1:9000)
+  --key-encoding ENC     utf8 (default), hex, base64 or json
+  --value-encoding ENC   utf8 (default), hex, base64 or json
+
+Range options (ls, clear): --gt KEY --gte KEY --lt KEY --lte KEY (in the key encoding).
+ls prints one entry a line: KEY<TAB>VALUE, or only keys (--keys) or values (--values).
+batch reads a JSON array of operations, or one JSON operation a line, from stdin:
+  {"type": "put", "key": "a", "value": "1"}    {"type": "del", "key": "b"}
+(with --value-encoding json, "value" may be any JSON value).
+
+Exit status: 0 success, 1 failure (connection, database or host error),
+2 usage error, 3 key not found (get).
+)";
+
+}  // namespace cli
