@@ -19,8 +19,14 @@
 
 #include "many_level/protocol/protocol.hpp"
 #include "many_level/transport/session.hpp"
+#include "many_level/transport/address.hpp"
+#include "many_level/transport/event_loop.hpp"
+#include "many_level/transport/fd_transport.hpp"
+#include "many_level/transport/iostream_transport.hpp"
+#include "many_level/transport/memory_pair.hpp"
 #include "many_level/host/host.hpp"
 #include "many_level/guest/guest.hpp"
+#include "many_level/guest/connector.hpp"
 #ifndef MANY_LEVEL_NO_SQLITE
 #include "many_level/sqlite_database.hpp"
 #endif

@@ -12,7 +12,6 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "many_level.hpp"
-#include "many_level/transport/fd_transport.hpp"
 
 namespace cli {
 namespace {

@@ -14,9 +14,6 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "many_level.hpp"
-#include "many_level/guest/connector.hpp"
-#include "many_level/transport/event_loop.hpp"
-#include "many_level/transport/fd_transport.hpp"
 
 namespace cli {
 namespace {
