@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     }
   }
   if (command == "serve") return cli::serve(rest);
+  if (command == "bench") return cli::bench(rest);
   for (const char* guest : {"get", "put", "del", "ls", "batch", "clear"}) {
     if (command == guest) return cli::guest_command(command, rest);
   }

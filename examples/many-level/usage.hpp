@@ -19,6 +19,8 @@ Usage:
   many-level ls  [range options] [--limit N] [--reverse] [--keys | --values] [guest options]
   many-level batch              [guest options]   (operations on stdin, see below)
   many-level clear [range options] [--limit N] [--reverse] [guest options]
+  many-level bench [--connect ADDR | --sqlite PATH | --memory | --ping-pong]
+                   [--scale S] [--only W1,W2,...] [--impl NAME]
   many-level --version | --help
 
 ADDR is tcp://HOST:PORT or unix:PATH.
@@ -47,6 +49,10 @@ ls prints one entry a line: KEY<TAB>VALUE, or only keys (--keys) or values (--va
 batch reads a JSON array of operations, or one JSON operation a line, from stdin:
   {"type": "put", "key": "a", "value": "1"}    {"type": "del", "key": "b"}
 (with --value-encoding json, "value" may be any JSON value).
+
+bench: the workloads of docs/BENCHMARKS.md (N = 200000*S, M = 20000*S, 100-byte
+values), against a host (--connect, clears it first!) or in process (--sqlite,
+--memory); one JSON line each. --ping-pong measures the loopback floor.
 
 Exit status: 0 success, 1 failure (connection, database or host error),
 2 usage error, 3 key not found (get).

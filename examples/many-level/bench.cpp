@@ -1,0 +1,251 @@
+// `many-level bench`: the workloads of docs/BENCHMARKS.md against a host (a
+// C++ guest over TCP or a Unix socket) or in process, one JSON line each.
+// The numbers come from here and from tests/bench; never from timed tests.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "many_level.hpp"
+
+namespace cli {
+namespace {
+
+using namespace many_level;
+using Clock = std::chrono::steady_clock;
+
+// What a workload talks to: a guest (truly asynchronous) or a local store
+// (whose "async" calls complete before they return).
+struct Client {
+  Database& db;
+  Guest* guest = nullptr;
+
+  std::future<void> put_async(const std::string& key, const std::string& value) {
+    if (guest) return guest->put_async(key, value);
+    std::promise<void> done;
+    db.put(key, value);
+    done.set_value();
+    return done.get_future();
+  }
+
+  std::future<std::optional<std::string>> get_async(const std::string& key) {
+    if (guest) return guest->get_async(key);
+    std::promise<std::optional<std::string>> done;
+    done.set_value(db.try_get(key));
+    return done.get_future();
+  }
+};
+
+std::string key_of(uint64_t i) {
+  char key[24];
+  std::snprintf(key, sizeof key, "k%015llu", static_cast<unsigned long long>(i));
+  return key;
+}
+
+const std::string value_100(100, 'v');
+
+// Keeps up to `window` futures in flight, waiting for the oldest first.
+template <typename Future, typename Start>
+void pipelined(uint64_t count, size_t window, Start&& start) {
+  std::deque<Future> in_flight;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (in_flight.size() >= window) {
+      in_flight.front().get();
+      in_flight.pop_front();
+    }
+    in_flight.push_back(start(i));
+  }
+  for (auto& future : in_flight) future.get();
+}
+
+struct Workload {
+  const char* name;
+  uint64_t ops;
+  std::function<void()> run;
+};
+
+std::vector<Workload> workloads(Client& client, uint64_t n, uint64_t m) {
+  Database& db = client.db;
+  return {
+      {"W1 sequential put", m, [&db, m] { for (uint64_t i = 0; i < m; ++i) db.put(key_of(i), value_100); }},
+      {"W2 pipelined put", n,
+       [&client, n] {
+         pipelined<std::future<void>>(n, 1000, [&](uint64_t i) { return client.put_async(key_of(i), value_100); });
+       }},
+      {"W3 sequential get", m,
+       [&db, m] {
+         for (uint64_t i = 0; i < m; ++i) {
+           if (!db.try_get(key_of(i))) throw Error(codes::not_found, "W3: missing " + key_of(i));
+         }
+       }},
+      {"W4 pipelined get", n,
+       [&client, n] {
+         pipelined<std::future<std::optional<std::string>>>(n, 1000, [&](uint64_t i) { return client.get_async(key_of(i)); });
+       }},
+      {"W5 batch", n,
+       [&db, n] {
+         std::vector<BatchOperation> batch;
+         for (uint64_t start = 0; start < n; start += 1000) {
+           batch.clear();
+           for (uint64_t i = start; i < std::min(n, start + 1000); ++i) batch.push_back(BatchOperation::put(key_of(i), value_100));
+           db.batch(batch);
+         }
+       }},
+      {"W6 iterate all", n,
+       [&db, n] {
+         auto iterator = db.iterator();
+         uint64_t seen = 0;
+         for (auto entries = iterator->nextv(1000); !entries.empty(); entries = iterator->nextv(1000)) seen += entries.size();
+         if (seen != n) throw Error(codes::io_error, "W6: iterated " + std::to_string(seen) + " of " + std::to_string(n));
+       }},
+      {"W7 getMany", n,
+       [&db, n] {
+         std::vector<std::string> keys;
+         for (uint64_t start = 0; start < n; start += 1000) {
+           keys.clear();
+           for (uint64_t i = start; i < std::min(n, start + 1000); ++i) keys.push_back(key_of(i));
+           auto values = db.get_many(keys);
+           if (!values.back()) throw Error(codes::not_found, "W7: missing " + keys.back());
+         }
+       }},
+  };
+}
+
+void report(const std::string& impl, const std::string& workload, uint64_t ops, double secs) {
+  nlohmann::json line = {{"impl", impl}, {"workload", workload}, {"ops", ops}, {"secs", secs},
+                         {"ops_per_s", secs > 0 ? ops / secs : 0.0}};
+  std::cout << line.dump() << std::endl;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The floor for W3: round trips of 30 bytes over loopback TCP, nothing else.
+void ping_pong(uint64_t rounds, const std::string& impl) {
+  int server = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (server < 0 || ::bind(server, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(server, 1) != 0 || ::getsockname(server, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw Error(codes::io_error, "ping-pong: cannot listen on loopback");
+  }
+  auto exchange = [](int fd, bool first_send, uint64_t count) {
+    char buffer[30] = {};
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (uint64_t i = 0; i < count; ++i) {
+      for (int step = 0; step < 2; ++step) {
+        bool sending = (step == 0) == first_send;
+        size_t done = 0;
+        while (done < sizeof buffer) {
+          ssize_t n = sending ? ::send(fd, buffer + done, sizeof buffer - done, MSG_NOSIGNAL)
+                              : ::recv(fd, buffer + done, sizeof buffer - done, 0);
+          if (n <= 0) return;
+          done += static_cast<size_t>(n);
+        }
+      }
+    }
+  };
+  std::thread echo([&] {
+    int connection = ::accept(server, nullptr, nullptr);
+    exchange(connection, false, rounds);
+    ::close(connection);
+  });
+  int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    throw Error(codes::io_error, "ping-pong: cannot connect");
+  }
+  auto start = Clock::now();
+  exchange(client, true, rounds);
+  double secs = seconds_since(start);
+  ::close(client);
+  echo.join();
+  ::close(server);
+  report(impl, "ping-pong 30 bytes", rounds, secs);
+}
+
+}  // namespace
+
+int bench(const std::vector<std::string>& words) {
+  try {
+    Args args(words, {"connect", "scale", "impl", "only", "sqlite"}, {"memory", "ping-pong"});
+    double scale = 1.0;
+    if (auto text = args.value("scale")) {
+      scale = std::stod(*text);
+      if (!(scale > 0)) throw UsageError("--scale must be positive");
+    }
+    const uint64_t n = std::max<uint64_t>(1000, static_cast<uint64_t>(200000 * scale));
+    const uint64_t m = std::max<uint64_t>(100, static_cast<uint64_t>(20000 * scale));
+    std::set<std::string> only;
+    if (auto list = args.value("only")) {
+      std::stringstream items(*list);
+      for (std::string item; std::getline(items, item, ',');) only.insert(item);
+    }
+
+    if (args.has("ping-pong")) {
+      ping_pong(m, args.value_or("impl", "loopback"));
+      return exit_ok;
+    }
+
+    // The database the workloads use: a guest of a host, or a store in process.
+    std::unique_ptr<Database> db;
+    std::unique_ptr<Connector> connector;
+    Guest* guest = nullptr;
+    std::string impl;
+    if (auto path = args.value("sqlite")) {
+      db = std::make_unique<SqliteDatabase>(*path);
+      impl = "sqlite-in-process";
+    } else if (args.has("memory")) {
+      db = std::make_unique<MemoryDatabase>();
+      impl = "memory-in-process";
+    } else {
+      auto remote = std::make_unique<Guest>();
+      guest = remote.get();
+      connector = std::make_unique<Connector>(*remote, args.value_or("connect", "tcp://127.0.0.1:9000"));
+      if (!connector->wait_connected(std::chrono::seconds(10))) {
+        std::cerr << "many-level bench: cannot connect to " << connector->address().to_string() << "\n";
+        return exit_failure;
+      }
+      db = std::move(remote);
+      impl = "cpp-guest";
+    }
+    impl = args.value_or("impl", impl);
+
+    db->clear();
+    Client client{*db, guest};
+    for (auto& workload : workloads(client, n, m)) {
+      if (!only.empty() && !only.count(std::string(workload.name).substr(0, 2))) continue;
+      auto start = Clock::now();
+      workload.run();
+      report(impl, workload.name, workload.ops, seconds_since(start));
+    }
+    db->close();
+    return exit_ok;
+  } catch (const UsageError& e) {
+    std::cerr << "many-level bench: " << e.what() << " (see many-level --help)\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "many-level bench: " << e.what() << "\n";
+    return exit_failure;
+  }
+}
+
+}  // namespace cli
