@@ -3,6 +3,7 @@
 // and protocol only ever see bytes; encodings are applied at the public API.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,6 +31,21 @@ class Encoding {
 };
 
 namespace detail {
+
+// Runs one direction of a codec and reports any failure under `code`
+// (LEVEL_INVALID_KEY, LEVEL_DECODE_ERROR, ...), whatever the codec threw, as
+// abstract-level does; a user codec need not know our error type.
+inline std::string transcode(const Encoding& encoding, std::string_view input, const char* code,
+                             std::string (Encoding::*direction)(std::string_view) const) {
+  if (encoding.identity()) return std::string(input);
+  try {
+    return (encoding.*direction)(input);
+  } catch (const Error& e) {
+    throw Error(code, e.message());
+  } catch (const std::exception& e) {
+    throw Error(code, e.what());
+  }
+}
 
 // std::string holds arbitrary bytes, so in C++ utf8, buffer and view are one
 // thing under three names (abstract-level's formats); kept for Node users.
@@ -139,24 +155,42 @@ class Base64Encoding final : public Encoding {
   }
 };
 
-// JSON text in, compact JSON text stored, as JSON.stringify / JSON.parse do
-// for Node peers. Bad JSON is an error rather than silently stored text.
+// JSON text in, compact JSON text stored, byte for byte what Node's
+// JSON.stringify writes for the same value (key order kept, integral numbers
+// without ".0"), so Node and C++ guests store identical bytes. Bad JSON is
+// an error rather than silently stored text.
 class JsonEncoding final : public Encoding {
  public:
   std::string name() const override { return "json"; }
   std::string encode(std::string_view text) const override {
-    return parse(text, codes::encode_error).dump();
+    auto value = parse(text, codes::encode_error);
+    normalize(value);
+    return value.dump();
   }
+  // What is stored is returned as is, once it is known to be JSON.
   std::string decode(std::string_view bytes) const override {
-    return parse(bytes, codes::decode_error).dump();
+    parse(bytes, codes::decode_error);
+    return std::string(bytes);
   }
 
  private:
-  static nlohmann::json parse(std::string_view text, const char* code) {
+  static nlohmann::ordered_json parse(std::string_view text, const char* code) {
     try {
-      return nlohmann::json::parse(text);
+      return nlohmann::ordered_json::parse(text);
     } catch (const nlohmann::json::exception& e) {
       throw Error(code, std::string("not valid JSON: ") + e.what());
+    }
+  }
+
+  // JavaScript has one number type: 1.0 and 1e2 are written 1 and 100.
+  static void normalize(nlohmann::ordered_json& value) {
+    if (value.is_number_float()) {
+      double number = value.get<double>();
+      if (std::floor(number) == number && std::fabs(number) < 9007199254740992.0) {
+        value = static_cast<int64_t>(number);
+      }
+    } else if (value.is_structured()) {
+      for (auto& child : value) normalize(child);
     }
   }
 };
