@@ -117,7 +117,7 @@ show_host_log() {
 cleanup() {
   local rc=$?
   stop_host
-  exec 8>&- 2>/dev/null || true
+  { exec 8>&-; } 2>/dev/null || true
   rm -rf "$tmp"
   exit "$rc"
 }
