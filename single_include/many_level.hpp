@@ -2904,11 +2904,6 @@ inline void set_nonblocking(int fd) {
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw errno_error("fcntl(O_NONBLOCK)");
 }
 
-inline void set_cloexec(int fd) {
-  int flags = ::fcntl(fd, F_GETFD);
-  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
-
 // How to write to an fd without blocking longer than poll() promised, without
 // changing its flags: stdin and stdout share their file description with
 // other processes, so setting O_NONBLOCK on them would leak out of ours.
@@ -3039,24 +3034,22 @@ namespace detail {
                                            std::string(text) + "\" (" + why + ")");
 }
 
-inline bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
-
 }  // namespace detail
 
 // Throws Error(LEVEL_INVALID_ARGUMENT) on anything that is not one of the two
 // forms. Names are checked for shape only; they are resolved on use.
+// `unix:@NAME` is Linux's abstract namespace: no file, gone with its socket.
 inline Address parse_address(std::string_view text) {
   using detail::bad_address;
-  if (detail::starts_with(text, "unix:")) {
+  auto starts_with = [&](std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; };
+  if (starts_with("unix:")) {
     std::string_view path = text.substr(5);
     if (path.empty()) bad_address(text, "empty path");
     if (path.find('\0') != std::string_view::npos) bad_address(text, "NUL in path");
     if (path.size() >= sizeof(sockaddr_un{}.sun_path)) bad_address(text, "path longer than 107 bytes");
     return Address::unix_socket(std::string(path));
   }
-  if (!detail::starts_with(text, "tcp://")) bad_address(text, "unknown scheme");
+  if (!starts_with("tcp://")) bad_address(text, "unknown scheme");
 
   std::string_view rest = text.substr(6);
   std::string_view host;
@@ -3151,7 +3144,7 @@ struct AddrinfoDeleter {
 };
 using AddrinfoList = std::unique_ptr<addrinfo, AddrinfoDeleter>;
 
-inline AddrinfoList resolve(const Address& address, bool passive) {
+inline AddrinfoList resolve_address(const Address& address, bool passive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -3248,7 +3241,7 @@ class ListeningSocket {
         socket.inode_ = Inode{address.path, st.st_dev, st.st_ino};
       }
     } else {
-      detail::AddrinfoList list = detail::resolve(address, true);
+      detail::AddrinfoList list = detail::resolve_address(address, true);
       int error = 0;
       for (addrinfo* ai = list.get(); ai; ai = ai->ai_next) {
         UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
@@ -3330,7 +3323,7 @@ inline UniqueFd connect_to(const Address& address,
     return fd;
   }
 
-  detail::AddrinfoList list = detail::resolve(address, false);
+  detail::AddrinfoList list = detail::resolve_address(address, false);
   int error = ETIMEDOUT;
   for (addrinfo* ai = list.get(); ai; ai = ai->ai_next) {
     UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
@@ -4252,10 +4245,17 @@ class FdConnection {
 
   bool is_open() const { return state_ && state_->open.load(); }
 
-  // "tcp://127.0.0.1:8000", "unix:/run/db.sock", or "fd:N".
-  const std::string& peer() const { return state_->peer; }
+  // "tcp://127.0.0.1:8000", "unix:/run/db.sock", or "fd:N"; empty when
+  // default-constructed.
+  const std::string& peer() const {
+    static const std::string none;
+    return state_ ? state_->peer : none;
+  }
 
-  const TransportStats& stats() const { return state_->stats; }
+  const TransportStats& stats() const {
+    static const TransportStats none;
+    return state_ ? state_->stats : none;
+  }
 
  private:
   struct State {
@@ -4756,6 +4756,12 @@ struct HostOptions {
   // the room left below it, and input pauses while it is full.
   size_t output_high_water = size_t{1} << 20;
 
+  // The most an iterator's data frame holds, in bytes (estimated) and in
+  // entries. Bigger frames help a C++ guest little and hurt a Node guest a
+  // lot (it consumes a frame with Array#shift, slow on large arrays).
+  size_t iterator_frame_bytes = size_t{64} << 10;
+  size_t iterator_frame_entries = 1000;
+
   // Requests of one connection that may be in flight at once; past it, the
   // host stops reading that connection until some are answered.
   size_t max_pending_requests = 4096;
@@ -5042,7 +5048,9 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     protocol::GuestMessage message;
     auto status = protocol::decode_payload(payload, message);
     std::unique_lock<std::mutex> lock(mutex_);
-    if (ended_) return;
+    // Once failed, the rest of the chunk is not acted on either: the
+    // connection is closing, whichever way its bytes were chunked.
+    if (ended_ || !failure_.empty()) return;
     if (status == protocol::DecodeStatus::malformed) {
       if (++malformed_ >= options_.max_malformed_frames) {
         lock.unlock();
@@ -5373,16 +5381,29 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   void step(const std::shared_ptr<HostIterator>& iterator, bool first) {
     if (iterator->busy || iterator->closed || iterator->ended || iterator->pending_acks > 1) return;
     uint64_t size = iterator->budget();
+    size_t reservation = 0;
     if (first) {
       size = std::min<uint64_t>(size, 1);
       iterator->read_ahead = false;
     } else {
-      size_t room = std::max<size_t>(1, output_.room());
-      size = std::min<uint64_t>(size, std::max<size_t>(16, room / iterator->max_item_length));
+      // The room left is shared by every iterator of the connection: read-aheads
+      // still in flight have claimed part of it, or each would fill it alone.
+      size_t room = output_.room();
+      room = room > reserved_ ? room - reserved_ : 0;
+      // One frame stays about as small as the reference's (its stream buffer
+      // is 16 KiB): Node's guest takes entries with Array#shift, which turns
+      // quadratic on arrays of more than ~16k items.
+      room = std::min(room, options_.iterator_frame_bytes);
+      size = std::min<uint64_t>(size, std::max<size_t>(16, std::max<size_t>(1, room) / iterator->max_item_length));
+      size = std::min<uint64_t>(size, options_.iterator_frame_entries);
+      reservation = static_cast<size_t>(size) * iterator->max_item_length;
+      reserved_ += reservation;
       iterator->read_ahead = true;
     }
     iterator->busy = true;
-    pool_.submit([self = shared_from_this(), iterator, size] { self->read(iterator, static_cast<size_t>(size)); });
+    pool_.submit([self = shared_from_this(), iterator, size, reservation] {
+      self->read(iterator, static_cast<size_t>(size), reservation);
+    });
   }
 
   void start_seek(HostIterator& iterator, std::string target, uint32_t seq) {
@@ -5419,7 +5440,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     step(iterator, true);
   }
 
-  void read(const std::shared_ptr<HostIterator>& iterator, size_t size) {
+  void read(const std::shared_ptr<HostIterator>& iterator, size_t size, size_t reservation) {
     std::vector<Entry> entries;
     std::string error;
     if (size > 0) {
@@ -5431,6 +5452,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
     std::unique_lock<std::mutex> lock(mutex_);
     iterator->busy = false;
+    reserved_ -= std::min(reserved_, reservation);
     if (settle(lock, iterator)) return;
     if (!error.empty()) {
       send(protocol::IteratorError{iterator->id, iterator->seq, error});
@@ -5538,6 +5560,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   bool ended_ = false;
   std::string failure_;
   size_t pending_ = 0;
+  size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};
@@ -5656,6 +5679,9 @@ MANY_LEVEL_NAMESPACE_BEGIN
 
 class IdAllocator {
  public:
+  // `last` is the id handed out last (0: none yet); tests start near the wrap.
+  explicit IdAllocator(uint32_t last = 0) : last_(last) {}
+
   // `in_use(id)` tells whether an id is still taken.
   template <typename InUse>
   uint32_t next(InUse&& in_use) {
@@ -6247,43 +6273,52 @@ class GuestIterator final : public Iterator {
   void do_close() override { release(); }
 
  private:
-  // Waits for at least one entry (or the end), then takes up to `size` of
-  // what has arrived, acknowledging each frame it finishes.
+  // Takes `size` entries, or fewer only at the end: like abstract-level's
+  // nextv() (and many-level's guest, which loops next()), it waits for frames
+  // still to come, acknowledging each frame it finishes so the host sends
+  // more. An error with entries in hand returns them; the next call throws.
   void take(size_t size, std::vector<Entry>& entries) {
-    std::vector<protocol::IteratorAck> acks;
-    uint64_t stream;
-    {
-      std::unique_lock<std::mutex> lock(channel_->mutex);
-      auto& ch = *channel_;
-      ch.changed.wait(lock, [&] { return !ch.frames.empty() || ch.ended || ch.error; });
-      stream = ch.stream;
-      if (ch.frames.empty() && ch.error) throw *ch.error;
-      const bool keys = ch.options.keys;
-      const bool values = ch.options.values;
-      const int64_t limit = ch.options.limit;
-      const size_t wanted = entries.size() + size;  // `entries` may hold earlier results
-      while (entries.size() < wanted && !ch.frames.empty()) {
-        auto& frame = ch.frames.front();
-        Entry entry;
-        if (keys) entry.key = std::move(frame[ch.offset++]);
-        if (values && ch.offset < frame.size()) entry.value = std::move(frame[ch.offset++]);
-        ++ch.consumed;
-        ch.seek_target.reset();
-        if (core_->retry()) ch.bookmark = entry.key;
-        if (!wants_keys()) entry.key.clear();
-        entries.push_back(std::move(entry));
-        if (ch.offset >= frame.size()) {
-          ch.frames.pop_front();
-          ch.offset = 0;
-          // Not needed once the guest wants no more, nor for an iterator
-          // that failed (its host side is gone).
-          if (!ch.error && (limit < 0 || ch.consumed < static_cast<uint64_t>(limit))) {
-            acks.push_back({ch.id, ch.seq, ch.consumed});
+    const size_t before = entries.size();  // `entries` may hold earlier results
+    const size_t wanted = before + size;
+    for (;;) {
+      std::vector<protocol::IteratorAck> acks;
+      uint64_t stream;
+      {
+        std::unique_lock<std::mutex> lock(channel_->mutex);
+        auto& ch = *channel_;
+        ch.changed.wait(lock, [&] { return !ch.frames.empty() || ch.ended || ch.error; });
+        stream = ch.stream;
+        if (ch.frames.empty()) {
+          if (ch.error && entries.size() == before) throw *ch.error;
+          return;  // the end (or an error, reported by the next call)
+        }
+        const bool keys = ch.options.keys;
+        const bool values = ch.options.values;
+        const int64_t limit = ch.options.limit;
+        while (entries.size() < wanted && !ch.frames.empty()) {
+          auto& frame = ch.frames.front();
+          Entry entry;
+          if (keys) entry.key = std::move(frame[ch.offset++]);
+          if (values && ch.offset < frame.size()) entry.value = std::move(frame[ch.offset++]);
+          ++ch.consumed;
+          ch.seek_target.reset();
+          if (core_->retry()) ch.bookmark = entry.key;
+          if (!wants_keys()) entry.key.clear();
+          entries.push_back(std::move(entry));
+          if (ch.offset >= frame.size()) {
+            ch.frames.pop_front();
+            ch.offset = 0;
+            // Not needed once the guest wants no more, nor for an iterator
+            // that failed (its host side is gone).
+            if (!ch.error && (limit < 0 || ch.consumed < static_cast<uint64_t>(limit))) {
+              acks.push_back({ch.id, ch.seq, ch.consumed});
+            }
           }
         }
       }
+      for (const auto& ack : acks) core_->send_control(ack, *channel_, stream);
+      if (entries.size() >= wanted) return;
     }
-    for (const auto& ack : acks) core_->send_control(ack, *channel_, stream);
   }
 
   void release() {
@@ -7280,10 +7315,21 @@ inline std::string clear_sql(bool bounded, bool reverse) {
 
 inline constexpr const char* create_table_sql =
     "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID";
-inline const std::string get_sql = "SELECT value FROM kv WHERE key = ?1";
-inline const std::string has_sql = "SELECT 1 FROM kv WHERE key = ?1";
-inline const std::string put_sql = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)";
-inline const std::string del_sql = "DELETE FROM kv WHERE key = ?1";
+
+// The statements of the hot paths, as std::string keys of the statement
+// cache: made once, so no lookup allocates, and in a function static, so no
+// static initialization order can catch them unmade.
+enum class Query { get, has, put, del };
+
+inline const std::string& sql(Query query) {
+  static const std::string texts[] = {
+      "SELECT value FROM kv WHERE key = ?1",
+      "SELECT 1 FROM kv WHERE key = ?1",
+      "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
+      "DELETE FROM kv WHERE key = ?1",
+  };
+  return texts[static_cast<int>(query)];
+}
 
 }  // namespace sqlite
 }  // namespace detail
@@ -7352,8 +7398,8 @@ class SqliteDatabase final : public Database {
     writer->execute(detail::sqlite::create_table_sql);
     writer->execute("COMMIT");
     // Prepared now so a foreign 'kv' table fails open(), not the first write.
-    writer->statement(detail::sqlite::put_sql);
-    writer->statement(detail::sqlite::del_sql);
+    writer->statement(sql(Query::put));
+    writer->statement(sql(Query::del));
     auto checkpointer = std::make_unique<detail::sqlite::Checkpointer>(
         std::make_unique<Connection>(path_, SQLITE_OPEN_READWRITE, options_.busy_timeout), *writer,
         options_.checkpoint_pages);
@@ -7438,6 +7484,8 @@ class SqliteDatabase final : public Database {
   using ConnectionPool = detail::sqlite::ConnectionPool;
   using Statement = detail::sqlite::Statement;
   using Resetting = detail::sqlite::Resetting;
+  using Query = detail::sqlite::Query;
+  static const std::string& sql(Query query) { return detail::sqlite::sql(query); }
 
   // One write call, as the group commit leader applies it. It points into the
   // caller's arguments: the caller waits until it is applied.
@@ -7472,7 +7520,7 @@ class SqliteDatabase final : public Database {
   }
 
   static std::optional<std::string> read_value(Connection& reader, std::string_view key) {
-    Statement& statement = reader.statement(detail::sqlite::get_sql);
+    Statement& statement = reader.statement(sql(Query::get));
     Resetting done(statement);
     statement.bind(1, key);
     if (!statement.step()) return std::nullopt;
@@ -7480,7 +7528,7 @@ class SqliteDatabase final : public Database {
   }
 
   static bool read_presence(Connection& reader, std::string_view key) {
-    Statement& statement = reader.statement(detail::sqlite::has_sql);
+    Statement& statement = reader.statement(sql(Query::has));
     Resetting done(statement);
     statement.bind(1, key);
     return statement.step();
@@ -7565,7 +7613,7 @@ class SqliteDatabase final : public Database {
   static void write_one(Connection& writer, BatchOperation::Type type, std::string_view key,
                         std::string_view value) {
     bool put = type == BatchOperation::Type::put;
-    Statement& statement = writer.statement(put ? detail::sqlite::put_sql : detail::sqlite::del_sql);
+    Statement& statement = writer.statement(put ? sql(Query::put) : sql(Query::del));
     Resetting done(statement);
     statement.bind(1, key);
     if (put) statement.bind(2, value);
