@@ -37,6 +37,12 @@ struct HostOptions {
   // the room left below it, and input pauses while it is full.
   size_t output_high_water = size_t{1} << 20;
 
+  // The most an iterator's data frame holds, in bytes (estimated) and in
+  // entries. Bigger frames help a C++ guest little and hurt a Node guest a
+  // lot (it consumes a frame with Array#shift, slow on large arrays).
+  size_t iterator_frame_bytes = size_t{64} << 10;
+  size_t iterator_frame_entries = 1000;
+
   // Requests of one connection that may be in flight at once; past it, the
   // host stops reading that connection until some are answered.
   size_t max_pending_requests = 4096;

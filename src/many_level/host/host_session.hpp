@@ -127,10 +127,18 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   }
 
  private:
+  // An iterator request waiting in the queue, with the slot reserved for it:
+  // looking the slot up by id when it runs could find a later iterator that
+  // reused the id after this one was closed.
+  struct QueuedIterator {
+    protocol::IteratorRequest request;
+    std::shared_ptr<HostIterator> iterator;
+  };
+
   // Requests that reach the database in arrival order.
   using Request = std::variant<protocol::GetRequest, protocol::PutRequest, protocol::DelRequest,
                                protocol::BatchRequest, protocol::ClearRequest, protocol::GetManyRequest,
-                               protocol::IteratorRequest>;
+                               QueuedIterator>;
 
   // ---- input -------------------------------------------------------------
 
@@ -138,7 +146,9 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     protocol::GuestMessage message;
     auto status = protocol::decode_payload(payload, message);
     std::unique_lock<std::mutex> lock(mutex_);
-    if (ended_) return;
+    // Once failed, the rest of the chunk is not acted on either: the
+    // connection is closing, whichever way its bytes were chunked.
+    if (ended_ || !failure_.empty()) return;
     if (status == protocol::DecodeStatus::malformed) {
       if (++malformed_ >= options_.max_malformed_frames) {
         lock.unlock();
@@ -169,10 +179,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         }
       }
       if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
-        if (!open_iterator_slot(message)) return;
+        auto iterator = open_iterator_slot(message);
+        if (!iterator) return;
+        queue_.push_back(QueuedIterator{std::forward<M>(message), std::move(iterator)});
+      } else {
+        queue_.push_back(std::forward<M>(message));
       }
       ++pending_;
-      queue_.push_back(std::forward<M>(message));
       if (!draining_) {
         draining_ = true;
         pool_.submit([self = shared_from_this()] { self->drain(); });
@@ -182,13 +195,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   // Reserves the iterator's id at once, so an ack, seek or close that arrives
   // before the iterator is created finds it.
-  bool open_iterator_slot(const protocol::IteratorRequest& request) {
-    if (iterators_.count(request.id)) return false;  // the reference ignores a reused id
+  std::shared_ptr<HostIterator> open_iterator_slot(const protocol::IteratorRequest& request) {
+    if (iterators_.count(request.id)) return nullptr;  // the reference ignores a reused id
     if (iterators_.size() >= options_.max_iterators) {
       send(protocol::IteratorError{request.id, request.seq, "LEVEL_REMOTE_ERROR"});
       log("refusing iterator " + std::to_string(request.id) + ": " + std::to_string(options_.max_iterators) +
           " are open on this connection");
-      return false;
+      return nullptr;
     }
     auto iterator = std::make_shared<HostIterator>();
     iterator->id = request.id;
@@ -196,8 +209,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     iterator->options = request.options;
     iterator->limit = request.options.limit < 0 ? -1 : request.options.limit;
     iterator->consumed = iterator->sent = request.consumed;
-    iterators_[request.id] = std::move(iterator);
-    return true;
+    iterators_[request.id] = iterator;
+    return iterator;
   }
 
   // ---- ordered requests (worker threads) -----------------------------------
@@ -339,6 +352,10 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       return {};
     } catch (const std::exception& e) {
       return wire_error_code(e);
+    } catch (...) {
+      // A hook is user code and may throw anything; letting it escape would
+      // abort drain() with draining_ still set and wedge the connection.
+      return codes::remote_error;
     }
   }
 
@@ -378,13 +395,12 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   // Creates the store iterator in request order, so it sees every write the
   // guest sent before it, then starts it as the reference does.
-  void run(protocol::IteratorRequest& request) {
-    std::shared_ptr<HostIterator> iterator;
+  void run(QueuedIterator& queued) {
+    protocol::IteratorRequest& request = queued.request;
+    std::shared_ptr<HostIterator> iterator = queued.iterator;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto found = iterators_.find(request.id);
-      if (found == iterators_.end()) return;
-      iterator = found->second;
+      if (iterator->closed) return;  // closed before it was created: nothing to release
     }
     std::unique_ptr<Iterator> created;
     std::string error;
@@ -463,16 +479,29 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   void step(const std::shared_ptr<HostIterator>& iterator, bool first) {
     if (iterator->busy || iterator->closed || iterator->ended || iterator->pending_acks > 1) return;
     uint64_t size = iterator->budget();
+    size_t reservation = 0;
     if (first) {
       size = std::min<uint64_t>(size, 1);
       iterator->read_ahead = false;
     } else {
-      size_t room = std::max<size_t>(1, output_.room());
-      size = std::min<uint64_t>(size, std::max<size_t>(16, room / iterator->max_item_length));
+      // The room left is shared by every iterator of the connection: read-aheads
+      // still in flight have claimed part of it, or each would fill it alone.
+      size_t room = output_.room();
+      room = room > reserved_ ? room - reserved_ : 0;
+      // One frame stays about as small as the reference's (its stream buffer
+      // is 16 KiB): Node's guest takes entries with Array#shift, which turns
+      // quadratic on arrays of more than ~16k items.
+      room = std::min(room, options_.iterator_frame_bytes);
+      size = std::min<uint64_t>(size, std::max<size_t>(16, std::max<size_t>(1, room) / iterator->max_item_length));
+      size = std::min<uint64_t>(size, options_.iterator_frame_entries);
+      reservation = static_cast<size_t>(size) * iterator->max_item_length;
+      reserved_ += reservation;
       iterator->read_ahead = true;
     }
     iterator->busy = true;
-    pool_.submit([self = shared_from_this(), iterator, size] { self->read(iterator, static_cast<size_t>(size)); });
+    pool_.submit([self = shared_from_this(), iterator, size, reservation] {
+      self->read(iterator, static_cast<size_t>(size), reservation);
+    });
   }
 
   void start_seek(HostIterator& iterator, std::string target, uint32_t seq) {
@@ -509,7 +538,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     step(iterator, true);
   }
 
-  void read(const std::shared_ptr<HostIterator>& iterator, size_t size) {
+  void read(const std::shared_ptr<HostIterator>& iterator, size_t size, size_t reservation) {
     std::vector<Entry> entries;
     std::string error;
     if (size > 0) {
@@ -521,6 +550,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
     std::unique_lock<std::mutex> lock(mutex_);
     iterator->busy = false;
+    reserved_ -= std::min(reserved_, reservation);
     if (settle(lock, iterator)) return;
     if (!error.empty()) {
       send(protocol::IteratorError{iterator->id, iterator->seq, error});
@@ -628,6 +658,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   bool ended_ = false;
   std::string failure_;
   size_t pending_ = 0;
+  size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};
