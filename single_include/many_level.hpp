@@ -552,8 +552,9 @@ class Iterator {
 
   virtual ~Iterator() {
     if (registry_) registry_->remove(this);
-    // Not close(): the subclass is already destroyed; it releases its own
-    // resources in its destructor.
+    // Not close(): the subclass is already destroyed. Every store's iterator
+    // calls close() in its own destructor, which also takes it out of the
+    // registry before a concurrent Database::close() could reach it.
   }
 
   // The next entry, or nullopt at the end of the range (or of the limit).
@@ -1275,7 +1276,8 @@ class PrefixedIterator final : public Iterator {
         inner_(std::move(inner)),
         prefix_(std::move(prefix)) {}
 
-  ~PrefixedIterator() override { inner_->close(); }
+  // Closed while do_close() can still run (see MemoryDatabase's iterator).
+  ~PrefixedIterator() override { close(); }
 
   // The options to open `inner` with, for a user's range already mapped to
   // the inner database's keys: no limit (the outer iterator counts it), keys
@@ -1608,6 +1610,10 @@ class MemoryDatabase final : public Database {
           reverse_(options.reverse) {
       position_ = reverse_ ? detail::past_range(*snapshot_, range_) : detail::first_in_range(*snapshot_, range_);
     }
+
+    // Closed here, while do_close() can still run: a database closing at the
+    // same moment must not reach a half-destroyed iterator.
+    ~MapIterator() override { close(); }
 
    protected:
     bool do_next(Entry& entry) override {
@@ -6235,7 +6241,8 @@ class GuestIterator final : public Iterator {
         core_(std::move(core)),
         channel_(std::move(channel)) {}
 
-  ~GuestIterator() override { release(); }
+  // Closed while do_close() can still run (see MemoryDatabase's iterator).
+  ~GuestIterator() override { close(); }
 
   uint32_t id() const { return channel_->id; }
 

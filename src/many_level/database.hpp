@@ -56,7 +56,8 @@ struct Supports {
 struct OpenOptions {
   bool create_if_missing = true;
   bool error_if_exists = false;
-  // Wait for an open that another caller started, but never start one.
+  // Never reopen a closed database: wait for an open in progress, or do the
+  // deferred open of a new one, as abstract-level's passive open does.
   bool passive = false;
 };
 
@@ -95,7 +96,10 @@ class Database {
     while (status_ == Status::closing) changed_.wait(lock);
     if (status_ == Status::open) return;
     if (options.passive) {
-      throw Error(codes::database_not_open, "Database is not open");
+      // A new database is as good as opening (abstract-level starts its
+      // deferred open at once): do what its first operation would.
+      if (status_ != Status::opening) throw Error(codes::database_not_open, "Database is not open");
+      return open_locked(lock, OpenOptions{});
     }
     open_locked(lock, options);
   }
@@ -326,12 +330,7 @@ class Database {
    private:
     static std::string convert(const Encoding& encoding, std::string_view text, const char* code,
                                std::string (Encoding::*method)(std::string_view) const) {
-      if (encoding.identity()) return std::string(text);
-      try {
-        return (encoding.*method)(text);
-      } catch (const Error& e) {
-        throw Error(code, e.what());
-      }
+      return detail::transcode(encoding, text, code, method);
     }
   };
 

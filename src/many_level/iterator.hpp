@@ -15,6 +15,7 @@
 #include "encoding.hpp"
 #include "error.hpp"
 #include "options.hpp"
+#include "range.hpp"
 #include "version.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
@@ -69,15 +70,16 @@ class Iterator {
 
   virtual ~Iterator() {
     if (registry_) registry_->remove(this);
-    // Not close(): the subclass is already destroyed; it releases its own
-    // resources in its destructor.
+    // Not close(): the subclass is already destroyed. Every store's iterator
+    // calls close() in its own destructor, which also takes it out of the
+    // registry before a concurrent Database::close() could reach it.
   }
 
   // The next entry, or nullopt at the end of the range (or of the limit).
   std::optional<Entry> next() {
     std::lock_guard<std::mutex> lock(mutex_);
     check_open("next");
-    if (limit_reached()) return std::nullopt;
+    if (limit_reached() || sought_outside_) return std::nullopt;
     Entry entry;
     if (!do_next(entry)) return std::nullopt;
     ++count_;
@@ -107,17 +109,17 @@ class Iterator {
     return entries;
   }
 
-  // Moves to the first key at or after target (at or before, in reverse),
-  // staying within the range. Ignored once closed, as in abstract-level.
+  // Moves to the first key at or after target (at or before, in reverse). A
+  // target outside the range ends the iteration until the next seek, as in
+  // abstract-level's stores. Ignored once closed, as in abstract-level.
   void seek(std::string_view target, const SeekOptions& options = {}) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return;
     auto encoding = options.key_encoding.empty() ? key_encoding_ : find_encoding(options.key_encoding);
-    if (encoding->identity()) {
-      do_seek(target);
-    } else {
-      do_seek(encode_key(*encoding, target));
-    }
+    std::string encoded = encoding->identity() ? std::string() : encode_key(*encoding, target);
+    std::string_view bytes = encoding->identity() ? target : std::string_view(encoded);
+    sought_outside_ = !range_.contains(bytes);
+    if (!sought_outside_) do_seek(bytes);
   }
 
   void close() {
@@ -150,6 +152,7 @@ class Iterator {
                     std::shared_ptr<const Encoding> value_encoding)
       : key_encoding_(std::move(key_encoding)),
         value_encoding_(std::move(value_encoding)),
+        range_(KeyRange::from(options)),
         limit_(options.limit < 0 ? -1 : options.limit),
         keys_(options.keys),
         values_(options.values) {}
@@ -207,7 +210,7 @@ class Iterator {
       uint64_t left = static_cast<uint64_t>(limit_) - std::min<uint64_t>(count_, limit_);
       if (left < size) size = static_cast<size_t>(left);
     }
-    if (size == 0) return 0;
+    if (size == 0 || sought_outside_) return 0;
     size_t before = entries.size();
     do_nextv(size, entries);
     size_t got = entries.size() - before;
@@ -217,22 +220,24 @@ class Iterator {
   }
 
   static std::string encode_key(const Encoding& encoding, std::string_view key) {
-    try {
-      return encoding.encode(key);
-    } catch (const Error& e) {
-      throw Error(codes::invalid_key, e.what());
-    }
+    return detail::transcode(encoding, key, codes::invalid_key, &Encoding::encode);
   }
 
   void decode(Entry& entry) const {
-    if (keys_ && !key_encoding_->identity()) entry.key = key_encoding_->decode(entry.key);
-    if (values_ && !value_encoding_->identity()) entry.value = value_encoding_->decode(entry.value);
+    if (keys_ && !key_encoding_->identity()) {
+      entry.key = detail::transcode(*key_encoding_, entry.key, codes::decode_error, &Encoding::decode);
+    }
+    if (values_ && !value_encoding_->identity()) {
+      entry.value = detail::transcode(*value_encoding_, entry.value, codes::decode_error, &Encoding::decode);
+    }
   }
 
   mutable std::mutex mutex_;
   std::shared_ptr<detail::IteratorRegistry> registry_;
   std::shared_ptr<const Encoding> key_encoding_;
   std::shared_ptr<const Encoding> value_encoding_;
+  KeyRange range_;  // in bytes, to tell a seek outside it
+  bool sought_outside_ = false;
   int64_t limit_;
   bool keys_;
   bool values_;

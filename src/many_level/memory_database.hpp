@@ -142,6 +142,10 @@ class MemoryDatabase final : public Database {
       position_ = reverse_ ? detail::past_range(*snapshot_, range_) : detail::first_in_range(*snapshot_, range_);
     }
 
+    // Closed here, while do_close() can still run: a database closing at the
+    // same moment must not reach a half-destroyed iterator.
+    ~MapIterator() override { close(); }
+
    protected:
     bool do_next(Entry& entry) override {
       if (!snapshot_ || range_.empty()) return false;

@@ -24,7 +24,8 @@ class PrefixedIterator final : public Iterator {
         inner_(std::move(inner)),
         prefix_(std::move(prefix)) {}
 
-  ~PrefixedIterator() override { inner_->close(); }
+  // Closed while do_close() can still run (see MemoryDatabase's iterator).
+  ~PrefixedIterator() override { close(); }
 
   // The options to open `inner` with, for a user's range already mapped to
   // the inner database's keys: no limit (the outer iterator counts it), keys

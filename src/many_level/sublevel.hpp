@@ -56,10 +56,12 @@ class Sublevel final : public Database {
   Database& parent() { return parent_; }
 
  protected:
-  void do_open(const OpenOptions& options) override {
-    OpenOptions parent_options = options;
-    parent_options.error_if_exists = false;
-    parent_.open(parent_options);
+  // Passive, as abstract-level's is: a sublevel must not reopen a parent
+  // that its user closed.
+  void do_open(const OpenOptions&) override {
+    OpenOptions passive;
+    passive.passive = true;
+    parent_.open(passive);
   }
 
   std::optional<std::string> do_get(std::string_view key) override { return parent_.try_get(prefixed(key), raw_read_); }
@@ -135,7 +137,9 @@ class Sublevel final : public Database {
     } else if (range.lt) {
       out.lt = prefixed(*range.lt);
     } else {
-      out.lte = upper_bound_;
+      // Exclusive, unlike abstract-level's lte: a parent key equal to the
+      // upper bound itself (e.g. `!name"`) is not in the sublevel.
+      out.lt = upper_bound_;
     }
     return out;
   }

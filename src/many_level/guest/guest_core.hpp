@@ -59,6 +59,10 @@ struct IteratorChannel {
   size_t offset = 0;                            // items consumed of frames.front()
   bool ended = false;
   std::optional<Error> error;
+  // The stream (GuestCore's connect count) that last got this iterator's
+  // state in an Iterator request; an ack or seek made before a newer stream
+  // was attached is already carried by that stream's request.
+  uint64_t stream = 0;
 
   size_t buffered_entries() const {
     size_t items = 0;
@@ -177,6 +181,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw Error(codes::database_not_open, "Database is not open");
     channel->id = iterator_ids_.next([&](uint32_t id) { return iterators_.count(id) > 0; });
+    channel->stream = connects_;
     iterators_[channel->id] = channel;
     std::string frame;
     protocol::encode(frame, iterator_request(*channel));
@@ -185,20 +190,28 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   }
 
   // Acks and seeks go out only on the current stream: on a new stream the
-  // iterator request itself carries the state they would have told.
+  // iterator request itself carries the state they would have told. So one
+  // made (under the channel's lock) while `stream` was current is dropped
+  // once a newer stream is attached: re-sending a seek there would make the
+  // host answer it twice, and the guest yield its entries twice.
   template <typename M>
-  void send_control(const M& message) {
+  void send_control(const M& message, const IteratorChannel& channel, uint64_t stream) {
     std::string frame;
     protocol::encode(frame, message);
     std::lock_guard<std::mutex> lock(mutex_);
+    if (channel.stream != stream) return;  // written only with mutex_ held
     send_locked(frame);
   }
 
-  void close_iterator(uint32_t id) {
+  // Forgets an iterator; `channel` guards against an id that was forgotten
+  // (stream lost) and has since been handed to another iterator.
+  void close_iterator(uint32_t id, const IteratorChannel* channel = nullptr) {
     std::function<void()> flushed;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (iterators_.erase(id) == 0) return;
+      auto found = iterators_.find(id);
+      if (found == iterators_.end() || (channel && found->second.get() != channel)) return;
+      iterators_.erase(found);
       std::string frame;
       protocol::encode(frame, protocol::IteratorClose{id});
       send_locked(frame);
@@ -227,6 +240,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       {
         std::lock_guard<std::mutex> channel_lock(channel->mutex);
         protocol::encode(frame, iterator_request(*channel));
+        channel->stream = connects_;
       }
       send_locked(frame);
     }
@@ -248,6 +262,9 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       }
       failed = take_requests_locked();
       fail_iterators_locked(Error(codes::connection_lost, "Connection to host lost"));
+      // Forgotten, as the reference's abort does: a failed iterator must not
+      // be re-sent on the next stream, nor keep the guest from being flushed.
+      iterators_.clear();
     }
     for (auto& done : failed) done(local_failure(codes::connection_lost, "Connection to host lost"));
     notify_flushed();

@@ -23,7 +23,8 @@ class GuestIterator final : public Iterator {
         core_(std::move(core)),
         channel_(std::move(channel)) {}
 
-  ~GuestIterator() override { release(); }
+  // Closed while do_close() can still run (see MemoryDatabase's iterator).
+  ~GuestIterator() override { close(); }
 
   uint32_t id() const { return channel_->id; }
 
@@ -40,6 +41,7 @@ class GuestIterator final : public Iterator {
 
   void do_seek(std::string_view target) override {
     protocol::IteratorSeek seek;
+    uint64_t stream;
     {
       std::lock_guard<std::mutex> lock(channel_->mutex);
       if (channel_->error) return;
@@ -52,53 +54,66 @@ class GuestIterator final : public Iterator {
       // Remembered until its result is consumed, to re-send on a new stream.
       channel_->seek_target = seek.target;
       channel_->bookmark.reset();
+      stream = channel_->stream;
     }
-    core_->send_control(seek);
+    core_->send_control(seek, *channel_, stream);
   }
 
   void do_close() override { release(); }
 
  private:
-  // Waits for at least one entry (or the end), then takes up to `size` of
-  // what has arrived, acknowledging each frame it finishes.
+  // Takes `size` entries, or fewer only at the end: like abstract-level's
+  // nextv() (and many-level's guest, which loops next()), it waits for frames
+  // still to come, acknowledging each frame it finishes so the host sends
+  // more. An error with entries in hand returns them; the next call throws.
   void take(size_t size, std::vector<Entry>& entries) {
-    std::vector<protocol::IteratorAck> acks;
-    {
-      std::unique_lock<std::mutex> lock(channel_->mutex);
-      auto& ch = *channel_;
-      ch.changed.wait(lock, [&] { return !ch.frames.empty() || ch.ended || ch.error; });
-      if (ch.frames.empty() && ch.error) throw *ch.error;
-      const bool keys = ch.options.keys;
-      const bool values = ch.options.values;
-      const int64_t limit = ch.options.limit;
-      const size_t wanted = entries.size() + size;  // `entries` may hold earlier results
-      while (entries.size() < wanted && !ch.frames.empty()) {
-        auto& frame = ch.frames.front();
-        Entry entry;
-        if (keys) entry.key = std::move(frame[ch.offset++]);
-        if (values && ch.offset < frame.size()) entry.value = std::move(frame[ch.offset++]);
-        ++ch.consumed;
-        ch.seek_target.reset();
-        if (core_->retry()) ch.bookmark = entry.key;
-        if (!wants_keys()) entry.key.clear();
-        entries.push_back(std::move(entry));
-        if (ch.offset >= frame.size()) {
-          ch.frames.pop_front();
-          ch.offset = 0;
-          // Not needed once the guest wants no more.
-          if (limit < 0 || ch.consumed < static_cast<uint64_t>(limit)) {
-            acks.push_back({ch.id, ch.seq, ch.consumed});
+    const size_t before = entries.size();  // `entries` may hold earlier results
+    const size_t wanted = before + size;
+    for (;;) {
+      std::vector<protocol::IteratorAck> acks;
+      uint64_t stream;
+      {
+        std::unique_lock<std::mutex> lock(channel_->mutex);
+        auto& ch = *channel_;
+        ch.changed.wait(lock, [&] { return !ch.frames.empty() || ch.ended || ch.error; });
+        stream = ch.stream;
+        if (ch.frames.empty()) {
+          if (ch.error && entries.size() == before) throw *ch.error;
+          return;  // the end (or an error, reported by the next call)
+        }
+        const bool keys = ch.options.keys;
+        const bool values = ch.options.values;
+        const int64_t limit = ch.options.limit;
+        while (entries.size() < wanted && !ch.frames.empty()) {
+          auto& frame = ch.frames.front();
+          Entry entry;
+          if (keys) entry.key = std::move(frame[ch.offset++]);
+          if (values && ch.offset < frame.size()) entry.value = std::move(frame[ch.offset++]);
+          ++ch.consumed;
+          ch.seek_target.reset();
+          if (core_->retry()) ch.bookmark = entry.key;
+          if (!wants_keys()) entry.key.clear();
+          entries.push_back(std::move(entry));
+          if (ch.offset >= frame.size()) {
+            ch.frames.pop_front();
+            ch.offset = 0;
+            // Not needed once the guest wants no more, nor for an iterator
+            // that failed (its host side is gone).
+            if (!ch.error && (limit < 0 || ch.consumed < static_cast<uint64_t>(limit))) {
+              acks.push_back({ch.id, ch.seq, ch.consumed});
+            }
           }
         }
       }
+      for (const auto& ack : acks) core_->send_control(ack, *channel_, stream);
+      if (entries.size() >= wanted) return;
     }
-    for (const auto& ack : acks) core_->send_control(ack);
   }
 
   void release() {
     if (released_) return;
     released_ = true;
-    core_->close_iterator(channel_->id);
+    core_->close_iterator(channel_->id, channel_.get());
   }
 
   std::shared_ptr<GuestCore> core_;

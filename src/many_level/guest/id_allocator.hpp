@@ -12,6 +12,9 @@ MANY_LEVEL_NAMESPACE_BEGIN
 
 class IdAllocator {
  public:
+  // `last` is the id handed out last (0: none yet); tests start near the wrap.
+  explicit IdAllocator(uint32_t last = 0) : last_(last) {}
+
   // `in_use(id)` tells whether an id is still taken.
   template <typename InUse>
   uint32_t next(InUse&& in_use) {
