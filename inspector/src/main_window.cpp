@@ -1,0 +1,70 @@
+#include "main_window.h"
+
+#include <QLabel>
+#include <QStatusBar>
+#include <QTabWidget>
+
+#include "charts_view.h"
+#include "connection_view.h"
+#include "dialog_prompter.h"
+#include "frame_log_view.h"
+#include "inspector_session.h"
+#include "iterators_view.h"
+#include "key_browser.h"
+#include "load_generator.h"
+#include "pending_view.h"
+
+namespace inspector {
+
+MainWindow::MainWindow(InspectorSession& session, const MainWindowOptions& options, QWidget* parent)
+    : QMainWindow(parent), session_(session) {
+  Prompter* prompter = options.prompter;
+  if (!prompter) {
+    own_prompter_ = std::make_unique<DialogPrompter>();
+    prompter = own_prompter_.get();
+  }
+  load_ = new LoadGenerator(session.guest(), this);
+  tabs_ = new QTabWidget;
+  connection_ = new ConnectionView(session);
+  keys_ = new KeyBrowser(session.guest(), session.queryHooks(), *prompter);
+  iterators_ = new IteratorsView(session);
+  pending_ = new PendingView(session, *load_);
+  frames_ = new FrameLogView(session.frames());
+  charts_ = new ChartsView(session, *load_);
+  tabs_->addTab(connection_, tr("Connection"));
+  tabs_->addTab(keys_, tr("Keys"));
+  tabs_->addTab(iterators_, tr("Iterators"));
+  tabs_->addTab(pending_, tr("Pending"));
+  tabs_->addTab(frames_, tr("Frames"));
+  tabs_->addTab(charts_, tr("Charts"));
+  setCentralWidget(tabs_);
+  if (options.read_only) keys_->setReadOnly(true, tr("Read-only (--readonly): editing is off"));
+
+  state_ = new QLabel;
+  counts_ = new QLabel;
+  statusBar()->addWidget(state_, 1);
+  statusBar()->addPermanentWidget(counts_);
+  connect(&session, &InspectorSession::stateChanged, this, &MainWindow::updateStatus);
+  connect(&session, &InspectorSession::statsUpdated, this, &MainWindow::updateStatus);
+  updateStatus();
+  setWindowTitle(tr("many-level Inspector"));
+  resize(1200, 800);
+}
+
+MainWindow::~MainWindow() {
+  load_->stop();
+  session_.shutdown();
+}
+
+void MainWindow::updateStatus() {
+  const auto endpoint = session_.endpoint();
+  state_->setText(tr("%1 %2").arg(InspectorSession::stateName(session_.state()),
+                                  endpoint ? endpoint->toString() : QString()));
+  const auto& stats = session_.stats();
+  counts_->setText(tr("reconnects %1 · pending %2 · iterators %3")
+                       .arg(session_.reconnects())
+                       .arg(stats.pending.size())
+                       .arg(stats.iterators.size()));
+}
+
+}  // namespace inspector

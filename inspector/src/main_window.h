@@ -1,0 +1,67 @@
+// The Inspector's window: a tab for each view of the guest (connection,
+// keys, iterators, pending operations, frames, charts) and a status bar with
+// the connection at a glance.
+#pragma once
+
+#include <QMainWindow>
+
+#include <memory>
+
+class QLabel;
+class QTabWidget;
+
+namespace inspector {
+
+class ChartsView;
+class ConnectionView;
+class FrameLogView;
+class InspectorSession;
+class IteratorsView;
+class KeyBrowser;
+class LoadGenerator;
+class PendingView;
+class Prompter;
+
+struct MainWindowOptions {
+  bool read_only = false;        // no put/edit/delete, whatever the host allows
+  Prompter* prompter = nullptr;  // nullptr: dialogs
+};
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+
+ public:
+  enum Tab { ConnectionTab, KeysTab, IteratorsTab, PendingTab, FramesTab, ChartsTab };
+
+  explicit MainWindow(InspectorSession& session, const MainWindowOptions& options = {}, QWidget* parent = nullptr);
+  // Stops the load generator and closes the guest first, so no worker is
+  // left waiting on a host while the views go.
+  ~MainWindow() override;
+
+  QTabWidget* tabs() const { return tabs_; }
+  ConnectionView* connectionView() const { return connection_; }
+  KeyBrowser* keyBrowser() const { return keys_; }
+  IteratorsView* iteratorsView() const { return iterators_; }
+  PendingView* pendingView() const { return pending_; }
+  FrameLogView* frameLogView() const { return frames_; }
+  ChartsView* chartsView() const { return charts_; }
+  LoadGenerator* loadGenerator() const { return load_; }
+
+ private:
+  void updateStatus();
+
+  InspectorSession& session_;
+  std::unique_ptr<Prompter> own_prompter_;
+  LoadGenerator* load_;
+  QTabWidget* tabs_;
+  ConnectionView* connection_;
+  KeyBrowser* keys_;
+  IteratorsView* iterators_;
+  PendingView* pending_;
+  FrameLogView* frames_;
+  ChartsView* charts_;
+  QLabel* state_;
+  QLabel* counts_;
+};
+
+}  // namespace inspector
