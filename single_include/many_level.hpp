@@ -183,6 +183,11 @@ struct SeekOptions {
   std::string key_encoding;
 };
 
+// Raw bytes in and out: how a sublevel, a host or a guest calls the database
+// beneath it, whose own encodings must not apply twice.
+inline const ReadOptions raw_read{"buffer", "buffer"};
+inline const WriteOptions raw_write{"buffer", "buffer"};
+
 struct DatabaseOptions {
   std::string key_encoding = "utf8";
   std::string value_encoding = "utf8";
@@ -1380,29 +1385,29 @@ class Sublevel final : public Database {
     parent_.open(passive);
   }
 
-  std::optional<std::string> do_get(std::string_view key) override { return parent_.try_get(prefixed(key), raw_read_); }
+  std::optional<std::string> do_get(std::string_view key) override { return parent_.try_get(prefixed(key), raw_read); }
 
   std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
-    return parent_.get_many(prefixed(keys), raw_read_);
+    return parent_.get_many(prefixed(keys), raw_read);
   }
 
-  bool do_has(std::string_view key) override { return parent_.has(prefixed(key), raw_read_); }
+  bool do_has(std::string_view key) override { return parent_.has(prefixed(key), raw_read); }
 
   std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
-    return parent_.has_many(prefixed(keys), raw_read_);
+    return parent_.has_many(prefixed(keys), raw_read);
   }
 
   void do_put(std::string_view key, std::string_view value) override {
-    parent_.put(prefixed(key), value, raw_write_);
+    parent_.put(prefixed(key), value, raw_write);
   }
 
-  void do_del(std::string_view key) override { parent_.del(prefixed(key), raw_write_); }
+  void do_del(std::string_view key) override { parent_.del(prefixed(key), raw_write); }
 
   void do_batch(const std::vector<BatchOperation>& operations) override {
     std::vector<BatchOperation> mapped;
     mapped.reserve(operations.size());
     for (const auto& op : operations) mapped.push_back({op.type, prefixed(op.key), op.value});
-    parent_.batch(mapped, raw_write_);
+    parent_.batch(mapped, raw_write);
   }
 
   void do_clear(const RangeOptions& range) override {
@@ -1460,8 +1465,6 @@ class Sublevel final : public Database {
     return out;
   }
 
-  inline static const ReadOptions raw_read_{"buffer", "buffer"};
-  inline static const WriteOptions raw_write_{"buffer", "buffer"};
 
   Database& parent_;
   std::string prefix_;
@@ -5165,7 +5168,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       batch.pop_front();
     }
     try {
-      auto values = db_.get_many(keys, raw_read_);
+      auto values = db_.get_many(keys, raw_read);
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
           send(protocol::Callback{ids[i], std::nullopt, std::move(values[i])});
@@ -5202,7 +5205,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     std::optional<std::string> error;
     if (!operations.empty()) {
       try {
-        db_.batch(operations, raw_write_);
+        db_.batch(operations, raw_write);
       } catch (const std::exception& e) {
         error = wire_error_code(e);
       }
@@ -5269,7 +5272,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   void run(protocol::GetManyRequest& request) {
     try {
-      auto values = db_.get_many(request.keys, raw_read_);
+      auto values = db_.get_many(request.keys, raw_read);
       send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
     } catch (const std::exception& e) {
       // The reference host throws here and its guest waits forever; ours answers.
@@ -5551,8 +5554,6 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     if (options_.log) options_.log(line);
   }
 
-  inline static const ReadOptions raw_read_{"buffer", "buffer"};
-  inline static const WriteOptions raw_write_{"buffer", "buffer"};
 
   Database& db_;
   const HostOptions& options_;
@@ -6451,28 +6452,28 @@ class Guest final : public Database {
   }
 
   std::optional<std::string> do_get(std::string_view key) override {
-    if (forward_) return forward_->try_get(key, raw_read_);
-    return wait(get_async(key, raw_read_));
+    if (forward_) return forward_->try_get(key, raw_read);
+    return wait(get_async(key, raw_read));
   }
 
   std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
-    if (forward_) return forward_->get_many(keys, raw_read_);
-    return wait(get_many_async(keys, raw_read_));
+    if (forward_) return forward_->get_many(keys, raw_read);
+    return wait(get_many_async(keys, raw_read));
   }
 
   void do_put(std::string_view key, std::string_view value) override {
-    if (forward_) return forward_->put(key, value, raw_write_);
-    wait(put_async(key, value, raw_write_));
+    if (forward_) return forward_->put(key, value, raw_write);
+    wait(put_async(key, value, raw_write));
   }
 
   void do_del(std::string_view key) override {
-    if (forward_) return forward_->del(key, raw_write_);
-    wait(del_async(key, raw_write_));
+    if (forward_) return forward_->del(key, raw_write);
+    wait(del_async(key, raw_write));
   }
 
   void do_batch(const std::vector<BatchOperation>& operations) override {
-    if (forward_) return forward_->batch(operations, raw_write_);
-    wait(batch_async(operations, raw_write_));
+    if (forward_) return forward_->batch(operations, raw_write);
+    wait(batch_async(operations, raw_write));
   }
 
   void do_clear(const RangeOptions& range) override {
@@ -6577,8 +6578,6 @@ class Guest final : public Database {
     return future.get();
   }
 
-  inline static const ReadOptions raw_read_{"buffer", "buffer"};
-  inline static const WriteOptions raw_write_{"buffer", "buffer"};
 
   std::shared_ptr<GuestCore> core_;
   Database* forward_ = nullptr;

@@ -46,6 +46,11 @@ struct SeekOptions {
   std::string key_encoding;
 };
 
+// Raw bytes in and out: how a sublevel, a host or a guest calls the database
+// beneath it, whose own encodings must not apply twice.
+inline const ReadOptions raw_read{"buffer", "buffer"};
+inline const WriteOptions raw_write{"buffer", "buffer"};
+
 struct DatabaseOptions {
   std::string key_encoding = "utf8";
   std::string value_encoding = "utf8";

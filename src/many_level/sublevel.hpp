@@ -64,29 +64,29 @@ class Sublevel final : public Database {
     parent_.open(passive);
   }
 
-  std::optional<std::string> do_get(std::string_view key) override { return parent_.try_get(prefixed(key), raw_read_); }
+  std::optional<std::string> do_get(std::string_view key) override { return parent_.try_get(prefixed(key), raw_read); }
 
   std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
-    return parent_.get_many(prefixed(keys), raw_read_);
+    return parent_.get_many(prefixed(keys), raw_read);
   }
 
-  bool do_has(std::string_view key) override { return parent_.has(prefixed(key), raw_read_); }
+  bool do_has(std::string_view key) override { return parent_.has(prefixed(key), raw_read); }
 
   std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
-    return parent_.has_many(prefixed(keys), raw_read_);
+    return parent_.has_many(prefixed(keys), raw_read);
   }
 
   void do_put(std::string_view key, std::string_view value) override {
-    parent_.put(prefixed(key), value, raw_write_);
+    parent_.put(prefixed(key), value, raw_write);
   }
 
-  void do_del(std::string_view key) override { parent_.del(prefixed(key), raw_write_); }
+  void do_del(std::string_view key) override { parent_.del(prefixed(key), raw_write); }
 
   void do_batch(const std::vector<BatchOperation>& operations) override {
     std::vector<BatchOperation> mapped;
     mapped.reserve(operations.size());
     for (const auto& op : operations) mapped.push_back({op.type, prefixed(op.key), op.value});
-    parent_.batch(mapped, raw_write_);
+    parent_.batch(mapped, raw_write);
   }
 
   void do_clear(const RangeOptions& range) override {
@@ -144,8 +144,6 @@ class Sublevel final : public Database {
     return out;
   }
 
-  inline static const ReadOptions raw_read_{"buffer", "buffer"};
-  inline static const WriteOptions raw_write_{"buffer", "buffer"};
 
   Database& parent_;
   std::string prefix_;

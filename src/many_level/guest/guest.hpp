@@ -137,28 +137,28 @@ class Guest final : public Database {
   }
 
   std::optional<std::string> do_get(std::string_view key) override {
-    if (forward_) return forward_->try_get(key, raw_read_);
-    return wait(get_async(key, raw_read_));
+    if (forward_) return forward_->try_get(key, raw_read);
+    return wait(get_async(key, raw_read));
   }
 
   std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
-    if (forward_) return forward_->get_many(keys, raw_read_);
-    return wait(get_many_async(keys, raw_read_));
+    if (forward_) return forward_->get_many(keys, raw_read);
+    return wait(get_many_async(keys, raw_read));
   }
 
   void do_put(std::string_view key, std::string_view value) override {
-    if (forward_) return forward_->put(key, value, raw_write_);
-    wait(put_async(key, value, raw_write_));
+    if (forward_) return forward_->put(key, value, raw_write);
+    wait(put_async(key, value, raw_write));
   }
 
   void do_del(std::string_view key) override {
-    if (forward_) return forward_->del(key, raw_write_);
-    wait(del_async(key, raw_write_));
+    if (forward_) return forward_->del(key, raw_write);
+    wait(del_async(key, raw_write));
   }
 
   void do_batch(const std::vector<BatchOperation>& operations) override {
-    if (forward_) return forward_->batch(operations, raw_write_);
-    wait(batch_async(operations, raw_write_));
+    if (forward_) return forward_->batch(operations, raw_write);
+    wait(batch_async(operations, raw_write));
   }
 
   void do_clear(const RangeOptions& range) override {
@@ -263,8 +263,6 @@ class Guest final : public Database {
     return future.get();
   }
 
-  inline static const ReadOptions raw_read_{"buffer", "buffer"};
-  inline static const WriteOptions raw_write_{"buffer", "buffer"};
 
   std::shared_ptr<GuestCore> core_;
   Database* forward_ = nullptr;

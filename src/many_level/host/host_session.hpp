@@ -257,7 +257,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       batch.pop_front();
     }
     try {
-      auto values = db_.get_many(keys, raw_read_);
+      auto values = db_.get_many(keys, raw_read);
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
           send(protocol::Callback{ids[i], std::nullopt, std::move(values[i])});
@@ -294,7 +294,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     std::optional<std::string> error;
     if (!operations.empty()) {
       try {
-        db_.batch(operations, raw_write_);
+        db_.batch(operations, raw_write);
       } catch (const std::exception& e) {
         error = wire_error_code(e);
       }
@@ -361,7 +361,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   void run(protocol::GetManyRequest& request) {
     try {
-      auto values = db_.get_many(request.keys, raw_read_);
+      auto values = db_.get_many(request.keys, raw_read);
       send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
     } catch (const std::exception& e) {
       // The reference host throws here and its guest waits forever; ours answers.
@@ -643,8 +643,6 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     if (options_.log) options_.log(line);
   }
 
-  inline static const ReadOptions raw_read_{"buffer", "buffer"};
-  inline static const WriteOptions raw_write_{"buffer", "buffer"};
 
   Database& db_;
   const HostOptions& options_;
