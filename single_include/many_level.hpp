@@ -22,6 +22,7 @@
 //   src/many_level/transport/address.hpp
 //   src/many_level/transport/fd.hpp
 //   src/many_level/transport/event_loop.hpp
+//   src/many_level/transport/send_gate.hpp
 //   src/many_level/transport/stats.hpp
 //   src/many_level/transport/wakeup.hpp
 //   src/many_level/transport/fd_transport.hpp
@@ -1767,6 +1768,21 @@ struct BatchRequest {
   std::vector<BatchOp> ops;
 };
 
+// The same message, encoded (never decoded) straight from the caller's keys
+// and values: a guest's batch of a thousand puts would otherwise copy every
+// key and value into a BatchRequest first, only to copy them into the frame.
+struct BatchOpView {
+  BatchOp::Type type = BatchOp::Type::put;
+  std::string_view key;
+  std::optional<std::string_view> value;
+};
+
+struct BatchRequestView {
+  static constexpr GuestTag tag = GuestTag::batch;
+  std::uint32_t id = 0;
+  std::vector<BatchOpView> ops;
+};
+
 // keys, values, limit and reverse are always written, as the reference guest
 // does (abstract-level fills them in). Their defaults here are what that guest
 // sends; a decoder that finds them absent yields false, false, 0 and false, as
@@ -2344,6 +2360,8 @@ MANY_LEVEL_WIRE_SCHEMA(PutRequest, f(1, m.id, kRequired); f(2, m.key, kRequired)
 MANY_LEVEL_WIRE_SCHEMA(DelRequest, f(1, m.id, kRequired); f(2, m.key, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(BatchOp, f(1, m.type, kRequired); f(2, m.key, kRequired); f(3, m.value))
 MANY_LEVEL_WIRE_SCHEMA(BatchRequest, f(1, m.id, kRequired); f(2, m.ops))
+MANY_LEVEL_WIRE_SCHEMA(BatchOpView, f(1, m.type, kRequired); f(2, m.key, kRequired); f(3, m.value))
+MANY_LEVEL_WIRE_SCHEMA(BatchRequestView, f(1, m.id, kRequired); f(2, m.ops))
 MANY_LEVEL_WIRE_SCHEMA(IteratorOptions, f(1, m.keys); f(2, m.values); f(3, m.gt); f(4, m.gte);
                        f(5, m.lt); f(6, m.lte); f(7, m.limit); f(8, m.reverse))
 MANY_LEVEL_WIRE_SCHEMA(IteratorRequest, f(1, m.id, kRequired); f(2, m.seq, kRequired);
@@ -2653,55 +2671,72 @@ MANY_LEVEL_NAMESPACE_END
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
+// How a write wants its bytes to leave (see OutputBuffer::write).
+enum class SendMode {
+  // On the writing thread, if the transport can (a socket it may write to
+  // from any thread): a request or reply that someone is waiting for skips
+  // the hand-off to the transport's thread, which is most of a round trip's
+  // latency on loopback.
+  now,
+  // By the transport's thread, which wakes and sends whatever accumulated by
+  // then in one write: for a writer that is about to write more.
+  queued,
+};
+
 // Outgoing bytes of one session. Thread-safe: a host's worker threads append
 // replies while the transport's thread takes them out.
 //
 // The transport registers a listener to learn that bytes are waiting (called
-// without the buffer's lock held, from whichever thread appended), and the
-// session registers one to learn that the buffer drained below its low-water
-// mark, which is how a host resumes iterators it paused for backpressure.
+// without the buffer's lock held, from whichever thread appended), and may
+// register a direct sender, which a SendMode::now write calls first on the
+// writer's thread.
 class OutputBuffer {
  public:
   using Listener = std::function<void()>;
+  // Sends pending bytes on the calling thread, without blocking; returns
+  // true when it sent them all and the transport's thread need not be woken.
+  // It must never wait for a lock that a session holds while writing: it is
+  // called from inside writes made under such locks.
+  using DirectSender = std::function<bool()>;
 
   explicit OutputBuffer(size_t high_water = 1 << 20) : high_water_(high_water) {}
 
   // Appends bytes produced by `write(std::string&)`, which appends to the
-  // buffer directly (frames are encoded in place, never copied twice).
+  // buffer directly (frames are encoded in place, never copied twice). When
+  // that made the buffer non-empty, the transport is told: by its direct
+  // sender (SendMode::now, if it has one) or by waking its thread.
   template <typename Writer>
-  void write(Writer&& writer) {
-    Listener notify;
+  void write(Writer&& writer, SendMode mode = SendMode::now) {
+    std::shared_ptr<const Listener> notify;
+    std::shared_ptr<const DirectSender> send;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (closed_) return;
       bool was_empty = pending() == 0;
       writer(buffer_);
-      if (was_empty && pending() > 0) notify = readable_;
+      if (was_empty && pending() > 0) {
+        notify = readable_;
+        if (mode == SendMode::now) send = direct_sender_;
+      }
     }
-    if (notify) notify();
+    if (send && (*send)()) return;
+    if (notify) (*notify)();
   }
 
   // Moves all pending bytes into `out` (cleared first); returns their count.
   size_t take(std::string& out) {
-    Listener notify;
-    size_t taken;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      out.clear();
-      if (read_ == sending_.size()) {
-        out.swap(buffer_);
-      } else {
-        out.assign(sending_, read_, std::string::npos);
-        out.append(buffer_);
-        buffer_.clear();
-      }
-      sending_.clear();
-      read_ = 0;
-      taken = out.size();
-      if (taken > 0) notify = drained_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    out.clear();
+    if (read_ == sending_.size()) {
+      out.swap(buffer_);
+    } else {
+      out.assign(sending_, read_, std::string::npos);
+      out.append(buffer_);
+      buffer_.clear();
     }
-    if (notify) notify();
-    return taken;
+    sending_.clear();
+    read_ = 0;
+    return out.size();
   }
 
   // Looks at pending bytes without taking them (for transports that write
@@ -2715,21 +2750,16 @@ class OutputBuffer {
   }
 
   void consume(size_t count) {
-    Listener notify;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (count > sending_.size() - read_) gather();
-      read_ += count;
-      if (read_ >= sending_.size()) {
-        sending_.clear();
-        read_ = 0;
-      } else if (read_ > (1 << 16) && read_ * 2 > sending_.size()) {
-        sending_.erase(0, read_);  // compact, so the buffer never keeps sent bytes
-        read_ = 0;
-      }
-      if (count > 0) notify = drained_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (count > sending_.size() - read_) gather();
+    read_ += count;
+    if (read_ >= sending_.size()) {
+      sending_.clear();
+      read_ = 0;
+    } else if (read_ > (1 << 16) && read_ * 2 > sending_.size()) {
+      sending_.erase(0, read_);  // compact, so the buffer never keeps sent bytes
+      read_ = 0;
     }
-    if (notify) notify();
   }
 
   size_t size() const {
@@ -2748,12 +2778,12 @@ class OutputBuffer {
   // Calls the readable listener even with nothing to send: how a session asks
   // its transport to look at it again (e.g. at failed(), to close the stream).
   void wake() {
-    Listener notify;
+    std::shared_ptr<const Listener> notify;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       notify = readable_;
     }
-    if (notify) notify();
+    if (notify) (*notify)();
   }
 
   // Once closed, writes are dropped: the peer is gone.
@@ -2769,18 +2799,22 @@ class OutputBuffer {
     return closed_;
   }
 
-  void on_readable(Listener listener) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    readable_ = std::move(listener);
-  }
-
-  void on_drained(Listener listener) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    drained_ = std::move(listener);
-  }
+  // Listeners are held by shared_ptr so that calling one costs no copy of
+  // the function (and no allocation) per write. One may still be running on
+  // another thread after it was replaced: the transport's own state decides
+  // whether it still acts.
+  void on_readable(Listener listener) { set(readable_, std::move(listener)); }
+  void on_direct_send(DirectSender sender) { set(direct_sender_, std::move(sender)); }
 
  private:
   size_t pending() const { return sending_.size() - read_ + buffer_.size(); }
+
+  template <typename F>
+  void set(std::shared_ptr<const F>& slot, F function) {
+    auto held = function ? std::make_shared<const F>(std::move(function)) : nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    slot = std::move(held);
+  }
 
   // Moves appended bytes behind the ones being sent. Writers only ever touch
   // buffer_, so a view into sending_ survives their appends (a view into a
@@ -2807,8 +2841,8 @@ class OutputBuffer {
   mutable size_t read_ = 0;
   size_t high_water_;
   bool closed_ = false;
-  Listener readable_;
-  Listener drained_;
+  std::shared_ptr<const Listener> readable_;
+  std::shared_ptr<const DirectSender> direct_sender_;
 };
 
 // What a transport drives.
@@ -3395,6 +3429,20 @@ MANY_LEVEL_NAMESPACE_END
 #include <thread>
 #include <unordered_map>
 
+// ---- begin src/many_level/transport/send_gate.hpp ----
+// The right to write one descriptor, shared by a transport's thread and the
+// threads that send a session's output themselves (SendMode::now): a
+// sequential round trip then costs no hand-off to the transport's thread on
+// the way out, which on loopback is most of its latency.
+//
+// Only one thread sends at a time, so the bytes of concurrent writers never
+// interleave mid-frame. Writers only ever try the gate: one that finds it
+// taken (the transport is sending, or another writer is) wakes the transport
+// instead of waiting, so the gate is never waited for under a session's
+// lock, and the transport, which does wait for it, holds no session lock
+// while it does. After close() no thread touches the descriptor again, so
+// the transport may close it (and the number be reused) right after.
+
 // ---- begin src/many_level/transport/stats.hpp ----
 // Live counters of one connection, written by its transport and read from any
 // thread (the Inspector, host statistics) without locks.
@@ -3422,6 +3470,82 @@ class TransportStats {
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/transport/stats.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+namespace detail {
+
+class SendGate {
+ public:
+  enum class Result {
+    all_sent,     // nothing is pending any more
+    would_block,  // the descriptor is full: poll it for POLLOUT
+    failed,       // a write error; error() says which
+  };
+
+  // `stats` must outlive the gate's last send (close() ends them).
+  SendGate(int fd, FdKind kind, TransportStats& stats) : fd_(fd), kind_(kind), stats_(stats) {}
+
+  // Whether threads other than the transport's may send: only when a write
+  // can never block (a socket, or a descriptor that is non-blocking).
+  bool allows_direct_sends() const { return kind_.socket || kind_.nonblocking; }
+
+  // The transport's thread: sends what the descriptor takes now. With
+  // `one_write`, at most one write (a blocking pipe takes only PIPE_BUF
+  // safely after each poll()).
+  Result send(OutputBuffer& output, bool one_write = false) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return Result::all_sent;
+    return send_locked(output, one_write);
+  }
+
+  // Any thread, as an OutputBuffer direct sender: true only when it sent
+  // everything and the transport has no reason to look (its input is not
+  // paused, waiting for output to drain). False means: wake the transport.
+  bool try_send(OutputBuffer& output) {
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock() || closed_) return false;
+    return send_locked(output, false) == Result::all_sent && !stats_.input_paused();
+  }
+
+  // The transport's thread, before it closes the descriptor: waits for a
+  // send in progress, and turns every later one into a no-op.
+  void close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
+
+  // The errno of the last failed write.
+  int error() const { return error_.load(); }
+
+ private:
+  Result send_locked(OutputBuffer& output, bool one_write) {
+    for (;;) {
+      std::string_view pending = output.peek();
+      if (pending.empty()) return Result::all_sent;
+      ssize_t sent = write_some(fd_, kind_, pending.data(), pending.size());
+      if (sent > 0) {
+        stats_.add_out(static_cast<std::uint64_t>(sent));
+        output.consume(static_cast<size_t>(sent));
+        if (one_write) return output.size() == 0 ? Result::all_sent : Result::would_block;
+        continue;
+      }
+      if (sent < 0 && would_block(errno)) return Result::would_block;
+      error_ = sent < 0 ? errno : EIO;
+      return Result::failed;
+    }
+  }
+
+  std::mutex mutex_;
+  const int fd_;
+  const FdKind kind_;
+  TransportStats& stats_;
+  bool closed_ = false;
+  std::atomic<int> error_{0};
+};
+
+}  // namespace detail
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/transport/send_gate.hpp ----
 // ---- begin src/many_level/transport/wakeup.hpp ----
 // Wakes a thread blocked in poll() from any other thread: how output that a
 // worker thread produces reaches a transport that sleeps in poll().
@@ -3688,6 +3812,8 @@ class EventLoop {
     detail::FdKind kind;
     std::shared_ptr<Session> session;
     std::shared_ptr<TransportStats> stats;
+    // Shared with the threads that send this session's output themselves.
+    std::shared_ptr<detail::SendGate> gate;
     bool paused = false;      // not reading: the session wants no input now
     bool want_write = false;  // output pending and the socket was full
     bool closed = false;
@@ -3856,6 +3982,7 @@ class EventLoop {
     connection.fd = std::move(fd);
     connection.session = std::move(session);
     connection.stats = std::make_shared<TransportStats>();
+    connection.gate = std::make_shared<detail::SendGate>(connection.fd.get(), connection.kind, *connection.stats);
     const std::uint64_t id = connection.info.id;
     {
       std::lock_guard<std::mutex> lock(registry_mutex_);
@@ -3863,9 +3990,13 @@ class EventLoop {
     }
     connection_count_.fetch_add(1);
     std::weak_ptr<Core> core = core_;
-    connection.session->output().on_readable([core, id] {
+    OutputBuffer& output = connection.session->output();
+    output.on_readable([core, id] {
       if (auto alive = core.lock()) alive->output_readable(id);
     });
+    if (connection.gate->allows_direct_sends()) {
+      output.on_direct_send([gate = connection.gate, &output] { return gate->try_send(output); });
+    }
     connections_.emplace(id, std::move(owned));
     if (on_connect_) {
       try {
@@ -3909,26 +4040,12 @@ class EventLoop {
 
   // Sends what the socket takes now; false if that closed the connection.
   bool flush(Connection& connection) {
-    OutputBuffer& output = connection.session->output();
-    for (;;) {
-      std::string_view pending = output.peek();
-      if (pending.empty()) {
-        connection.want_write = false;
-        break;
-      }
-      ssize_t sent = detail::write_some(connection.fd.get(), connection.kind, pending.data(), pending.size());
-      if (sent > 0) {
-        connection.stats->add_out(static_cast<std::uint64_t>(sent));
-        output.consume(static_cast<size_t>(sent));
-        continue;
-      }
-      if (sent < 0 && detail::would_block(errno)) {
-        connection.want_write = true;
-        break;
-      }
-      close(connection, std::string("write error: ") + std::strerror(sent < 0 ? errno : EIO));
+    auto result = connection.gate->send(connection.session->output());
+    if (result == detail::SendGate::Result::failed) {
+      close(connection, std::string("write error: ") + std::strerror(connection.gate->error()));
       return false;
     }
+    connection.want_write = result == detail::SendGate::Result::would_block;
     if (!connection.failure.empty()) {
       if (connection.want_write) return true;
       close(connection, connection.failure);  // all sent
@@ -3966,6 +4083,8 @@ class EventLoop {
     if (connection.closed) return;
     connection.closed = true;
     connection.session->output().on_readable(nullptr);
+    connection.session->output().on_direct_send(nullptr);
+    connection.gate->close();  // a sender that copied the hook before it was removed no longer writes
     connection.fd.reset();
     const std::uint64_t id = connection.info.id;
     {
@@ -4069,24 +4188,17 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
   const FdKind out_kind = FdKind::of(write_fd);
   // A blocking pipe takes only PIPE_BUF safely after each poll().
   const bool one_write_per_poll = !out_kind.socket && !out_kind.nonblocking;
+  auto gate = std::make_shared<SendGate>(write_fd, out_kind, stats);
+  if (gate->allows_direct_sends()) {
+    output.on_direct_send([gate, &output] { return gate->try_send(output); });
+  }
   std::vector<char> buffer(std::max<size_t>(read_chunk, 1));
 
   // Sends what the descriptor takes now; false on a write error (errno set).
   auto send_pending = [&]() -> bool {
-    for (;;) {
-      std::string_view pending = output.peek();
-      if (pending.empty()) return true;
-      ssize_t sent = write_some(write_fd, out_kind, pending.data(), pending.size());
-      if (sent > 0) {
-        stats.add_out(static_cast<std::uint64_t>(sent));
-        output.consume(static_cast<size_t>(sent));
-        if (one_write_per_poll) return true;
-        continue;
-      }
-      if (sent < 0 && would_block(errno)) return true;
-      if (sent == 0) errno = EIO;
-      return false;
-    }
+    if (gate->send(output, one_write_per_poll) != SendGate::Result::failed) return true;
+    errno = gate->error();
+    return false;
   };
 
   // Sends everything pending, stopping early on a write error, a stop
@@ -4171,6 +4283,8 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
     break;
   }
   output.on_readable(nullptr);
+  output.on_direct_send(nullptr);
+  gate->close();  // a sender that copied the hook before it was removed no longer writes
   stats.set_input_paused(false);
   return reason;
 }
@@ -5011,14 +5125,16 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   OutputBuffer& output() override { return output_; }
 
+  // Both are asked by the transport after every read, right when a worker
+  // it just woke takes the lock: they read atomics instead.
   std::string failed() const override {
+    if (!has_failed_.load()) return {};
     std::lock_guard<std::mutex> lock(mutex_);
     return failure_;
   }
 
   bool wants_input() override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return pending_ < options_.max_pending_requests && output_.room() > 0;
+    return pending_.load() < options_.max_pending_requests && output_.room() > 0;
   }
 
   HostSessionStats stats() const {
@@ -5070,6 +5186,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     if (status != protocol::DecodeStatus::ok) return;
     ++frames_in_;
     std::visit([&](auto& m) { dispatch(lock, std::move(m)); }, message);
+    if (start_drain_) {
+      start_drain_ = false;
+      // Submitted once the lock is released: a worker that wakes at once
+      // (the other core is idle) would only block on it.
+      lock.unlock();
+      pool_.submit([self = shared_from_this()] { self->drain(); });
+    }
   }
 
   template <typename M>
@@ -5099,7 +5222,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       ++pending_;
       if (!draining_) {
         draining_ = true;
-        pool_.submit([self = shared_from_this()] { self->drain(); });
+        start_drain_ = true;
       }
     }
   }
@@ -5127,16 +5250,22 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   // ---- ordered requests (worker threads) -----------------------------------
 
   void drain() {
+    size_t answered = 0;
     for (;;) {
       std::deque<Request> batch;
       {
+        // One lock a round: the answers of the last batch are counted with
+        // the look for more, so that a guest's next request, which the
+        // reply may already have brought in, rarely finds the lock taken.
         std::lock_guard<std::mutex> lock(mutex_);
+        pending_ -= std::min(pending_.load(), answered);
         if (queue_.empty() || ended_) {
           draining_ = false;
           return;
         }
         batch.swap(queue_);
       }
+      answered = batch.size();
       while (!batch.empty()) {
         if (std::holds_alternative<protocol::GetRequest>(batch.front())) {
           run_gets(batch);
@@ -5145,7 +5274,6 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         } else {
           std::visit([this](auto& request) { run(request); }, batch.front());
           batch.pop_front();
-          answered(1);
         }
       }
     }
@@ -5167,19 +5295,22 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       keys.push_back(std::move(get.key));
       batch.pop_front();
     }
+    std::vector<protocol::Callback> replies;
+    replies.reserve(ids.size());
     try {
       auto values = db_.get_many(keys, raw_read);
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
-          send(protocol::Callback{ids[i], std::nullopt, std::move(values[i])});
+          replies.push_back({ids[i], std::nullopt, std::move(values[i])});
         } else {
-          send(protocol::Callback{ids[i], std::string(codes::not_found), std::nullopt});
+          replies.push_back({ids[i], std::string(codes::not_found), std::nullopt});
         }
       }
     } catch (const std::exception& e) {
-      for (uint32_t id : ids) send(protocol::Callback{id, wire_error_code(e), std::nullopt});
+      replies.clear();
+      for (uint32_t id : ids) replies.push_back({id, wire_error_code(e), std::nullopt});
     }
-    answered(ids.size());
+    send_all(replies);
   }
 
   // Consecutive puts, dels and batches, committed as one atomic batch. Each
@@ -5187,14 +5318,12 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   void run_writes(std::deque<Request>& batch) {
     std::vector<uint32_t> ids;
     std::vector<BatchOperation> operations;
-    size_t answered_count = 0;
     while (!batch.empty() && is_write(batch.front())) {
       uint32_t id = 0;
       size_t before = operations.size();
       std::string rejection = std::visit([&](auto& request) { return admit(request, id, operations); },
                                          batch.front());
       batch.pop_front();
-      ++answered_count;
       if (!rejection.empty()) {
         operations.resize(before);
         send(protocol::Callback{id, rejection, std::nullopt});
@@ -5210,8 +5339,10 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         error = wire_error_code(e);
       }
     }
-    for (uint32_t id : ids) send(protocol::Callback{id, error, std::nullopt});
-    answered(answered_count);
+    std::vector<protocol::Callback> replies;
+    replies.reserve(ids.size());
+    for (uint32_t id : ids) replies.push_back({id, error, std::nullopt});
+    send_all(replies);
   }
 
   // Appends a write's operations after its hook; returns an error code to
@@ -5531,9 +5662,14 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     ++frames_out_;
   }
 
-  void answered(size_t count) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    pending_ -= std::min(pending_, count);
+  // The replies of one run in one write: one wake of the transport, or one
+  // direct send, for all of them rather than one each.
+  void send_all(const std::vector<protocol::Callback>& replies) {
+    if (replies.empty()) return;
+    output_.write([&](std::string& out) {
+      for (const auto& reply : replies) protocol::encode(out, reply);
+    });
+    frames_out_ += replies.size();
   }
 
   static std::optional<std::string> optional_error(std::string code) {
@@ -5546,6 +5682,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       std::lock_guard<std::mutex> lock(mutex_);
       if (!failure_.empty()) return;
       failure_ = why;
+      has_failed_.store(true);
     }
     log("closing connection: " + why);
   }
@@ -5564,9 +5701,11 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   mutable std::mutex mutex_;
   std::deque<Request> queue_;
   bool draining_ = false;
+  bool start_drain_ = false;  // set by dispatch(): on_payload submits drain() after unlocking
   bool ended_ = false;
   std::string failure_;
-  size_t pending_ = 0;
+  std::atomic<bool> has_failed_{false};  // failure_ is set
+  std::atomic<size_t> pending_{0};       // changed under mutex_, read without it
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   std::atomic<uint64_t> frames_in_{0};
@@ -5843,7 +5982,10 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     pending.started = std::chrono::steady_clock::now();
     pending.done = std::move(done);
     protocol::encode(pending.frame, message);
-    bool sent = send_locked(pending.frame);
+    // A lone request goes out on this thread at once (its caller is likely
+    // waiting for it); behind others, it waits for the transport's thread,
+    // which sends a pipelining caller's requests many to a write.
+    bool sent = send_locked(pending.frame, requests_.empty() ? SendMode::now : SendMode::queued);
     if (sent && !options_.retry) {
       pending.frame.clear();  // never re-sent: no need to keep it
       pending.frame.shrink_to_fit();
@@ -5908,7 +6050,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     connection_ = std::make_shared<GuestConnection>(shared_from_this(), options_.max_frame_length);
     ++connects_;
     for (auto& [id, pending] : requests_) {
-      if (!pending.frame.empty()) send_locked(pending.frame);
+      if (!pending.frame.empty()) send_locked(pending.frame, SendMode::queued);
       if (!options_.retry) {
         pending.frame.clear();
       }
@@ -5920,7 +6062,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
         protocol::encode(frame, iterator_request(*channel));
         channel->stream = connects_;
       }
-      send_locked(frame);
+      send_locked(frame, SendMode::queued);
     }
     return connection_;
   }
@@ -6051,9 +6193,9 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   }
 
   // Writes a frame to the attached stream; false when there is none.
-  bool send_locked(std::string_view frame) {
+  bool send_locked(std::string_view frame, SendMode mode = SendMode::now) {
     if (!connection_) return false;
-    connection_->output().write([&](std::string& out) { out.append(frame); });
+    connection_->output().write([&](std::string& out) { out.append(frame); }, mode);
     ++frames_out_;
     bytes_out_ += frame.size();
     if (observer_ && *observer_) {
@@ -6418,18 +6560,24 @@ class Guest final : public Database {
 
   std::future<void> batch_async(const std::vector<BatchOperation>& operations, const WriteOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    protocol::BatchRequest request;
+    // The frame is encoded from views of the caller's bytes (or of their
+    // encoded forms, kept here until then): each key and value is copied once.
+    const bool keys_as_is = codecs.key->identity();
+    const bool values_as_is = codecs.value->identity();
+    std::vector<std::string> encoded;
+    encoded.reserve((keys_as_is ? 0 : operations.size()) + (values_as_is ? 0 : operations.size()));
+    protocol::BatchRequestView request;
     request.ops.reserve(operations.size());
     for (const auto& op : operations) {
-      protocol::BatchOp wire;
-      wire.key = codecs.key_bytes(op.key);
+      protocol::BatchOpView wire;
+      wire.key = keys_as_is ? std::string_view(op.key) : encoded.emplace_back(codecs.key_bytes(op.key));
       if (op.type == BatchOperation::Type::put) {
         wire.type = protocol::BatchOp::Type::put;
-        wire.value = codecs.value_bytes(op.value);
+        wire.value = values_as_is ? std::string_view(op.value) : encoded.emplace_back(codecs.value_bytes(op.value));
       } else {
         wire.type = protocol::BatchOp::Type::del;
       }
-      request.ops.push_back(std::move(wire));
+      request.ops.push_back(wire);
     }
     return call<void>(std::move(request), operations.empty() ? std::string() : operations.front().key);
   }

@@ -41,19 +41,68 @@ TEST(OutputBuffer, PeekSeesEverythingPendingAndConsumeDropsAPrefix) {
 TEST(OutputBuffer, ReadableFiresWhenItStopsBeingEmpty) {
   OutputBuffer buffer(4);
   int readable = 0;
-  int drained = 0;
   buffer.on_readable([&] { ++readable; });
-  buffer.on_drained([&] { ++drained; });
   append(buffer, "ab");
   append(buffer, "cd");
   EXPECT_EQ(readable, 1);
   EXPECT_EQ(buffer.room(), 0u);
   buffer.peek();
   buffer.consume(4);
-  EXPECT_EQ(drained, 1);
   EXPECT_EQ(buffer.room(), 4u);
   append(buffer, "e");
   EXPECT_EQ(readable, 2);
+}
+
+TEST(OutputBuffer, ASendNowWriteTriesTheDirectSenderBeforeWakingTheTransport) {
+  OutputBuffer buffer;
+  int readable = 0;
+  int direct = 0;
+  bool sender_sends_all = true;
+  buffer.on_readable([&] { ++readable; });
+  buffer.on_direct_send([&] {
+    ++direct;
+    if (!sender_sends_all) return false;
+    buffer.consume(buffer.peek().size());
+    return true;
+  });
+
+  append(buffer, "ab");  // SendMode::now by default: sent on this thread, nobody woken
+  EXPECT_EQ(direct, 1);
+  EXPECT_EQ(readable, 0);
+  EXPECT_EQ(buffer.size(), 0u);
+
+  sender_sends_all = false;  // e.g. the socket was full: the transport must look
+  append(buffer, "cd");
+  EXPECT_EQ(direct, 2);
+  EXPECT_EQ(readable, 1);
+  EXPECT_EQ(buffer.peek(), "cd");
+
+  append(buffer, "ef");  // not empty before: the transport already knows
+  EXPECT_EQ(direct, 2);
+  EXPECT_EQ(readable, 1);
+}
+
+TEST(OutputBuffer, AQueuedWriteLeavesSendingToTheTransport) {
+  OutputBuffer buffer;
+  int readable = 0;
+  int direct = 0;
+  buffer.on_readable([&] { ++readable; });
+  buffer.on_direct_send([&] { return ++direct, true; });
+  buffer.write([](std::string& out) { out += "ab"; }, many_level::SendMode::queued);
+  EXPECT_EQ(direct, 0);
+  EXPECT_EQ(readable, 1);
+  EXPECT_EQ(buffer.peek(), "ab");
+}
+
+TEST(OutputBuffer, WakeNeverSendsDirectly) {
+  OutputBuffer buffer;
+  int readable = 0;
+  int direct = 0;
+  buffer.on_readable([&] { ++readable; });
+  buffer.on_direct_send([&] { return ++direct, true; });
+  buffer.wake();  // a session asking its transport to look (e.g. to close)
+  EXPECT_EQ(readable, 1);
+  EXPECT_EQ(direct, 0);
 }
 
 TEST(OutputBuffer, CloseDropsPendingAndLaterWrites) {

@@ -103,18 +103,24 @@ class Guest final : public Database {
 
   std::future<void> batch_async(const std::vector<BatchOperation>& operations, const WriteOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    protocol::BatchRequest request;
+    // The frame is encoded from views of the caller's bytes (or of their
+    // encoded forms, kept here until then): each key and value is copied once.
+    const bool keys_as_is = codecs.key->identity();
+    const bool values_as_is = codecs.value->identity();
+    std::vector<std::string> encoded;
+    encoded.reserve((keys_as_is ? 0 : operations.size()) + (values_as_is ? 0 : operations.size()));
+    protocol::BatchRequestView request;
     request.ops.reserve(operations.size());
     for (const auto& op : operations) {
-      protocol::BatchOp wire;
-      wire.key = codecs.key_bytes(op.key);
+      protocol::BatchOpView wire;
+      wire.key = keys_as_is ? std::string_view(op.key) : encoded.emplace_back(codecs.key_bytes(op.key));
       if (op.type == BatchOperation::Type::put) {
         wire.type = protocol::BatchOp::Type::put;
-        wire.value = codecs.value_bytes(op.value);
+        wire.value = values_as_is ? std::string_view(op.value) : encoded.emplace_back(codecs.value_bytes(op.value));
       } else {
         wire.type = protocol::BatchOp::Type::del;
       }
-      request.ops.push_back(std::move(wire));
+      request.ops.push_back(wire);
     }
     return call<void>(std::move(request), operations.empty() ? std::string() : operations.front().key);
   }

@@ -165,7 +165,10 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     pending.started = std::chrono::steady_clock::now();
     pending.done = std::move(done);
     protocol::encode(pending.frame, message);
-    bool sent = send_locked(pending.frame);
+    // A lone request goes out on this thread at once (its caller is likely
+    // waiting for it); behind others, it waits for the transport's thread,
+    // which sends a pipelining caller's requests many to a write.
+    bool sent = send_locked(pending.frame, requests_.empty() ? SendMode::now : SendMode::queued);
     if (sent && !options_.retry) {
       pending.frame.clear();  // never re-sent: no need to keep it
       pending.frame.shrink_to_fit();
@@ -230,7 +233,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     connection_ = std::make_shared<GuestConnection>(shared_from_this(), options_.max_frame_length);
     ++connects_;
     for (auto& [id, pending] : requests_) {
-      if (!pending.frame.empty()) send_locked(pending.frame);
+      if (!pending.frame.empty()) send_locked(pending.frame, SendMode::queued);
       if (!options_.retry) {
         pending.frame.clear();
       }
@@ -242,7 +245,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
         protocol::encode(frame, iterator_request(*channel));
         channel->stream = connects_;
       }
-      send_locked(frame);
+      send_locked(frame, SendMode::queued);
     }
     return connection_;
   }
@@ -373,9 +376,9 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   }
 
   // Writes a frame to the attached stream; false when there is none.
-  bool send_locked(std::string_view frame) {
+  bool send_locked(std::string_view frame, SendMode mode = SendMode::now) {
     if (!connection_) return false;
-    connection_->output().write([&](std::string& out) { out.append(frame); });
+    connection_->output().write([&](std::string& out) { out.append(frame); }, mode);
     ++frames_out_;
     bytes_out_ += frame.size();
     if (observer_ && *observer_) {

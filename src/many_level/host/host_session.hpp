@@ -100,14 +100,16 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   OutputBuffer& output() override { return output_; }
 
+  // Both are asked by the transport after every read, right when a worker
+  // it just woke takes the lock: they read atomics instead.
   std::string failed() const override {
+    if (!has_failed_.load()) return {};
     std::lock_guard<std::mutex> lock(mutex_);
     return failure_;
   }
 
   bool wants_input() override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return pending_ < options_.max_pending_requests && output_.room() > 0;
+    return pending_.load() < options_.max_pending_requests && output_.room() > 0;
   }
 
   HostSessionStats stats() const {
@@ -159,6 +161,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     if (status != protocol::DecodeStatus::ok) return;
     ++frames_in_;
     std::visit([&](auto& m) { dispatch(lock, std::move(m)); }, message);
+    if (start_drain_) {
+      start_drain_ = false;
+      // Submitted once the lock is released: a worker that wakes at once
+      // (the other core is idle) would only block on it.
+      lock.unlock();
+      pool_.submit([self = shared_from_this()] { self->drain(); });
+    }
   }
 
   template <typename M>
@@ -188,7 +197,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       ++pending_;
       if (!draining_) {
         draining_ = true;
-        pool_.submit([self = shared_from_this()] { self->drain(); });
+        start_drain_ = true;
       }
     }
   }
@@ -216,16 +225,22 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   // ---- ordered requests (worker threads) -----------------------------------
 
   void drain() {
+    size_t answered = 0;
     for (;;) {
       std::deque<Request> batch;
       {
+        // One lock a round: the answers of the last batch are counted with
+        // the look for more, so that a guest's next request, which the
+        // reply may already have brought in, rarely finds the lock taken.
         std::lock_guard<std::mutex> lock(mutex_);
+        pending_ -= std::min(pending_.load(), answered);
         if (queue_.empty() || ended_) {
           draining_ = false;
           return;
         }
         batch.swap(queue_);
       }
+      answered = batch.size();
       while (!batch.empty()) {
         if (std::holds_alternative<protocol::GetRequest>(batch.front())) {
           run_gets(batch);
@@ -234,7 +249,6 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         } else {
           std::visit([this](auto& request) { run(request); }, batch.front());
           batch.pop_front();
-          answered(1);
         }
       }
     }
@@ -256,19 +270,22 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       keys.push_back(std::move(get.key));
       batch.pop_front();
     }
+    std::vector<protocol::Callback> replies;
+    replies.reserve(ids.size());
     try {
       auto values = db_.get_many(keys, raw_read);
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
-          send(protocol::Callback{ids[i], std::nullopt, std::move(values[i])});
+          replies.push_back({ids[i], std::nullopt, std::move(values[i])});
         } else {
-          send(protocol::Callback{ids[i], std::string(codes::not_found), std::nullopt});
+          replies.push_back({ids[i], std::string(codes::not_found), std::nullopt});
         }
       }
     } catch (const std::exception& e) {
-      for (uint32_t id : ids) send(protocol::Callback{id, wire_error_code(e), std::nullopt});
+      replies.clear();
+      for (uint32_t id : ids) replies.push_back({id, wire_error_code(e), std::nullopt});
     }
-    answered(ids.size());
+    send_all(replies);
   }
 
   // Consecutive puts, dels and batches, committed as one atomic batch. Each
@@ -276,14 +293,12 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   void run_writes(std::deque<Request>& batch) {
     std::vector<uint32_t> ids;
     std::vector<BatchOperation> operations;
-    size_t answered_count = 0;
     while (!batch.empty() && is_write(batch.front())) {
       uint32_t id = 0;
       size_t before = operations.size();
       std::string rejection = std::visit([&](auto& request) { return admit(request, id, operations); },
                                          batch.front());
       batch.pop_front();
-      ++answered_count;
       if (!rejection.empty()) {
         operations.resize(before);
         send(protocol::Callback{id, rejection, std::nullopt});
@@ -299,8 +314,10 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         error = wire_error_code(e);
       }
     }
-    for (uint32_t id : ids) send(protocol::Callback{id, error, std::nullopt});
-    answered(answered_count);
+    std::vector<protocol::Callback> replies;
+    replies.reserve(ids.size());
+    for (uint32_t id : ids) replies.push_back({id, error, std::nullopt});
+    send_all(replies);
   }
 
   // Appends a write's operations after its hook; returns an error code to
@@ -620,9 +637,14 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     ++frames_out_;
   }
 
-  void answered(size_t count) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    pending_ -= std::min(pending_, count);
+  // The replies of one run in one write: one wake of the transport, or one
+  // direct send, for all of them rather than one each.
+  void send_all(const std::vector<protocol::Callback>& replies) {
+    if (replies.empty()) return;
+    output_.write([&](std::string& out) {
+      for (const auto& reply : replies) protocol::encode(out, reply);
+    });
+    frames_out_ += replies.size();
   }
 
   static std::optional<std::string> optional_error(std::string code) {
@@ -635,6 +657,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       std::lock_guard<std::mutex> lock(mutex_);
       if (!failure_.empty()) return;
       failure_ = why;
+      has_failed_.store(true);
     }
     log("closing connection: " + why);
   }
@@ -653,9 +676,11 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   mutable std::mutex mutex_;
   std::deque<Request> queue_;
   bool draining_ = false;
+  bool start_drain_ = false;  // set by dispatch(): on_payload submits drain() after unlocking
   bool ended_ = false;
   std::string failure_;
-  size_t pending_ = 0;
+  std::atomic<bool> has_failed_{false};  // failure_ is set
+  std::atomic<size_t> pending_{0};       // changed under mutex_, read without it
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   std::atomic<uint64_t> frames_in_{0};

@@ -460,6 +460,8 @@ MANY_LEVEL_WIRE_SCHEMA(PutRequest, f(1, m.id, kRequired); f(2, m.key, kRequired)
 MANY_LEVEL_WIRE_SCHEMA(DelRequest, f(1, m.id, kRequired); f(2, m.key, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(BatchOp, f(1, m.type, kRequired); f(2, m.key, kRequired); f(3, m.value))
 MANY_LEVEL_WIRE_SCHEMA(BatchRequest, f(1, m.id, kRequired); f(2, m.ops))
+MANY_LEVEL_WIRE_SCHEMA(BatchOpView, f(1, m.type, kRequired); f(2, m.key, kRequired); f(3, m.value))
+MANY_LEVEL_WIRE_SCHEMA(BatchRequestView, f(1, m.id, kRequired); f(2, m.ops))
 MANY_LEVEL_WIRE_SCHEMA(IteratorOptions, f(1, m.keys); f(2, m.values); f(3, m.gt); f(4, m.gte);
                        f(5, m.lt); f(6, m.lte); f(7, m.limit); f(8, m.reverse))
 MANY_LEVEL_WIRE_SCHEMA(IteratorRequest, f(1, m.id, kRequired); f(2, m.seq, kRequired);

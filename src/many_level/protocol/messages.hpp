@@ -102,6 +102,21 @@ struct BatchRequest {
   std::vector<BatchOp> ops;
 };
 
+// The same message, encoded (never decoded) straight from the caller's keys
+// and values: a guest's batch of a thousand puts would otherwise copy every
+// key and value into a BatchRequest first, only to copy them into the frame.
+struct BatchOpView {
+  BatchOp::Type type = BatchOp::Type::put;
+  std::string_view key;
+  std::optional<std::string_view> value;
+};
+
+struct BatchRequestView {
+  static constexpr GuestTag tag = GuestTag::batch;
+  std::uint32_t id = 0;
+  std::vector<BatchOpView> ops;
+};
+
 // keys, values, limit and reverse are always written, as the reference guest
 // does (abstract-level fills them in). Their defaults here are what that guest
 // sends; a decoder that finds them absent yields false, false, 0 and false, as

@@ -28,6 +28,7 @@
 #include "../version.hpp"
 #include "address.hpp"
 #include "fd.hpp"
+#include "send_gate.hpp"
 #include "session.hpp"
 #include "stats.hpp"
 #include "wakeup.hpp"
@@ -257,6 +258,8 @@ class EventLoop {
     detail::FdKind kind;
     std::shared_ptr<Session> session;
     std::shared_ptr<TransportStats> stats;
+    // Shared with the threads that send this session's output themselves.
+    std::shared_ptr<detail::SendGate> gate;
     bool paused = false;      // not reading: the session wants no input now
     bool want_write = false;  // output pending and the socket was full
     bool closed = false;
@@ -425,6 +428,7 @@ class EventLoop {
     connection.fd = std::move(fd);
     connection.session = std::move(session);
     connection.stats = std::make_shared<TransportStats>();
+    connection.gate = std::make_shared<detail::SendGate>(connection.fd.get(), connection.kind, *connection.stats);
     const std::uint64_t id = connection.info.id;
     {
       std::lock_guard<std::mutex> lock(registry_mutex_);
@@ -432,9 +436,13 @@ class EventLoop {
     }
     connection_count_.fetch_add(1);
     std::weak_ptr<Core> core = core_;
-    connection.session->output().on_readable([core, id] {
+    OutputBuffer& output = connection.session->output();
+    output.on_readable([core, id] {
       if (auto alive = core.lock()) alive->output_readable(id);
     });
+    if (connection.gate->allows_direct_sends()) {
+      output.on_direct_send([gate = connection.gate, &output] { return gate->try_send(output); });
+    }
     connections_.emplace(id, std::move(owned));
     if (on_connect_) {
       try {
@@ -478,26 +486,12 @@ class EventLoop {
 
   // Sends what the socket takes now; false if that closed the connection.
   bool flush(Connection& connection) {
-    OutputBuffer& output = connection.session->output();
-    for (;;) {
-      std::string_view pending = output.peek();
-      if (pending.empty()) {
-        connection.want_write = false;
-        break;
-      }
-      ssize_t sent = detail::write_some(connection.fd.get(), connection.kind, pending.data(), pending.size());
-      if (sent > 0) {
-        connection.stats->add_out(static_cast<std::uint64_t>(sent));
-        output.consume(static_cast<size_t>(sent));
-        continue;
-      }
-      if (sent < 0 && detail::would_block(errno)) {
-        connection.want_write = true;
-        break;
-      }
-      close(connection, std::string("write error: ") + std::strerror(sent < 0 ? errno : EIO));
+    auto result = connection.gate->send(connection.session->output());
+    if (result == detail::SendGate::Result::failed) {
+      close(connection, std::string("write error: ") + std::strerror(connection.gate->error()));
       return false;
     }
+    connection.want_write = result == detail::SendGate::Result::would_block;
     if (!connection.failure.empty()) {
       if (connection.want_write) return true;
       close(connection, connection.failure);  // all sent
@@ -535,6 +529,8 @@ class EventLoop {
     if (connection.closed) return;
     connection.closed = true;
     connection.session->output().on_readable(nullptr);
+    connection.session->output().on_direct_send(nullptr);
+    connection.gate->close();  // a sender that copied the hook before it was removed no longer writes
     connection.fd.reset();
     const std::uint64_t id = connection.info.id;
     {

@@ -22,6 +22,7 @@
 #include "../version.hpp"
 #include "address.hpp"
 #include "fd.hpp"
+#include "send_gate.hpp"
 #include "session.hpp"
 #include "stats.hpp"
 #include "wakeup.hpp"
@@ -72,24 +73,17 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
   const FdKind out_kind = FdKind::of(write_fd);
   // A blocking pipe takes only PIPE_BUF safely after each poll().
   const bool one_write_per_poll = !out_kind.socket && !out_kind.nonblocking;
+  auto gate = std::make_shared<SendGate>(write_fd, out_kind, stats);
+  if (gate->allows_direct_sends()) {
+    output.on_direct_send([gate, &output] { return gate->try_send(output); });
+  }
   std::vector<char> buffer(std::max<size_t>(read_chunk, 1));
 
   // Sends what the descriptor takes now; false on a write error (errno set).
   auto send_pending = [&]() -> bool {
-    for (;;) {
-      std::string_view pending = output.peek();
-      if (pending.empty()) return true;
-      ssize_t sent = write_some(write_fd, out_kind, pending.data(), pending.size());
-      if (sent > 0) {
-        stats.add_out(static_cast<std::uint64_t>(sent));
-        output.consume(static_cast<size_t>(sent));
-        if (one_write_per_poll) return true;
-        continue;
-      }
-      if (sent < 0 && would_block(errno)) return true;
-      if (sent == 0) errno = EIO;
-      return false;
-    }
+    if (gate->send(output, one_write_per_poll) != SendGate::Result::failed) return true;
+    errno = gate->error();
+    return false;
   };
 
   // Sends everything pending, stopping early on a write error, a stop
@@ -174,6 +168,8 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
     break;
   }
   output.on_readable(nullptr);
+  output.on_direct_send(nullptr);
+  gate->close();  // a sender that copied the hook before it was removed no longer writes
   stats.set_input_paused(false);
   return reason;
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -14,55 +15,72 @@
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
+// How a write wants its bytes to leave (see OutputBuffer::write).
+enum class SendMode {
+  // On the writing thread, if the transport can (a socket it may write to
+  // from any thread): a request or reply that someone is waiting for skips
+  // the hand-off to the transport's thread, which is most of a round trip's
+  // latency on loopback.
+  now,
+  // By the transport's thread, which wakes and sends whatever accumulated by
+  // then in one write: for a writer that is about to write more.
+  queued,
+};
+
 // Outgoing bytes of one session. Thread-safe: a host's worker threads append
 // replies while the transport's thread takes them out.
 //
 // The transport registers a listener to learn that bytes are waiting (called
-// without the buffer's lock held, from whichever thread appended), and the
-// session registers one to learn that the buffer drained below its low-water
-// mark, which is how a host resumes iterators it paused for backpressure.
+// without the buffer's lock held, from whichever thread appended), and may
+// register a direct sender, which a SendMode::now write calls first on the
+// writer's thread.
 class OutputBuffer {
  public:
   using Listener = std::function<void()>;
+  // Sends pending bytes on the calling thread, without blocking; returns
+  // true when it sent them all and the transport's thread need not be woken.
+  // It must never wait for a lock that a session holds while writing: it is
+  // called from inside writes made under such locks.
+  using DirectSender = std::function<bool()>;
 
   explicit OutputBuffer(size_t high_water = 1 << 20) : high_water_(high_water) {}
 
   // Appends bytes produced by `write(std::string&)`, which appends to the
-  // buffer directly (frames are encoded in place, never copied twice).
+  // buffer directly (frames are encoded in place, never copied twice). When
+  // that made the buffer non-empty, the transport is told: by its direct
+  // sender (SendMode::now, if it has one) or by waking its thread.
   template <typename Writer>
-  void write(Writer&& writer) {
-    Listener notify;
+  void write(Writer&& writer, SendMode mode = SendMode::now) {
+    std::shared_ptr<const Listener> notify;
+    std::shared_ptr<const DirectSender> send;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (closed_) return;
       bool was_empty = pending() == 0;
       writer(buffer_);
-      if (was_empty && pending() > 0) notify = readable_;
+      if (was_empty && pending() > 0) {
+        notify = readable_;
+        if (mode == SendMode::now) send = direct_sender_;
+      }
     }
-    if (notify) notify();
+    if (send && (*send)()) return;
+    if (notify) (*notify)();
   }
 
   // Moves all pending bytes into `out` (cleared first); returns their count.
   size_t take(std::string& out) {
-    Listener notify;
-    size_t taken;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      out.clear();
-      if (read_ == sending_.size()) {
-        out.swap(buffer_);
-      } else {
-        out.assign(sending_, read_, std::string::npos);
-        out.append(buffer_);
-        buffer_.clear();
-      }
-      sending_.clear();
-      read_ = 0;
-      taken = out.size();
-      if (taken > 0) notify = drained_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    out.clear();
+    if (read_ == sending_.size()) {
+      out.swap(buffer_);
+    } else {
+      out.assign(sending_, read_, std::string::npos);
+      out.append(buffer_);
+      buffer_.clear();
     }
-    if (notify) notify();
-    return taken;
+    sending_.clear();
+    read_ = 0;
+    return out.size();
   }
 
   // Looks at pending bytes without taking them (for transports that write
@@ -76,21 +94,16 @@ class OutputBuffer {
   }
 
   void consume(size_t count) {
-    Listener notify;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (count > sending_.size() - read_) gather();
-      read_ += count;
-      if (read_ >= sending_.size()) {
-        sending_.clear();
-        read_ = 0;
-      } else if (read_ > (1 << 16) && read_ * 2 > sending_.size()) {
-        sending_.erase(0, read_);  // compact, so the buffer never keeps sent bytes
-        read_ = 0;
-      }
-      if (count > 0) notify = drained_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (count > sending_.size() - read_) gather();
+    read_ += count;
+    if (read_ >= sending_.size()) {
+      sending_.clear();
+      read_ = 0;
+    } else if (read_ > (1 << 16) && read_ * 2 > sending_.size()) {
+      sending_.erase(0, read_);  // compact, so the buffer never keeps sent bytes
+      read_ = 0;
     }
-    if (notify) notify();
   }
 
   size_t size() const {
@@ -109,12 +122,12 @@ class OutputBuffer {
   // Calls the readable listener even with nothing to send: how a session asks
   // its transport to look at it again (e.g. at failed(), to close the stream).
   void wake() {
-    Listener notify;
+    std::shared_ptr<const Listener> notify;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       notify = readable_;
     }
-    if (notify) notify();
+    if (notify) (*notify)();
   }
 
   // Once closed, writes are dropped: the peer is gone.
@@ -130,18 +143,22 @@ class OutputBuffer {
     return closed_;
   }
 
-  void on_readable(Listener listener) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    readable_ = std::move(listener);
-  }
-
-  void on_drained(Listener listener) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    drained_ = std::move(listener);
-  }
+  // Listeners are held by shared_ptr so that calling one costs no copy of
+  // the function (and no allocation) per write. One may still be running on
+  // another thread after it was replaced: the transport's own state decides
+  // whether it still acts.
+  void on_readable(Listener listener) { set(readable_, std::move(listener)); }
+  void on_direct_send(DirectSender sender) { set(direct_sender_, std::move(sender)); }
 
  private:
   size_t pending() const { return sending_.size() - read_ + buffer_.size(); }
+
+  template <typename F>
+  void set(std::shared_ptr<const F>& slot, F function) {
+    auto held = function ? std::make_shared<const F>(std::move(function)) : nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    slot = std::move(held);
+  }
 
   // Moves appended bytes behind the ones being sent. Writers only ever touch
   // buffer_, so a view into sending_ survives their appends (a view into a
@@ -168,8 +185,8 @@ class OutputBuffer {
   mutable size_t read_ = 0;
   size_t high_water_;
   bool closed_ = false;
-  Listener readable_;
-  Listener drained_;
+  std::shared_ptr<const Listener> readable_;
+  std::shared_ptr<const DirectSender> direct_sender_;
 };
 
 // What a transport drives.
