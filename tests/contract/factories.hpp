@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -224,65 +225,170 @@ class SublevelFactory {
   Handouts dbs_;
 };
 
-// Guests, each connected through an in-memory stream to a host of its own
-// over a database made by another factory. Reopening makes a new guest on the
-// same host: the data is the host's.
-template <typename Root>
-class GuestFactory {
+// How a guest reaches its host, one link per guest: the shape LinkedGuestFactory
+// below is parameterised by.
+//
+//   static std::string name();   // goes before "Guest" in the factory's name
+//   Endpoint serve(Host&);       // makes a host reachable
+//   void connect(const Endpoint&, std::shared_ptr<Session> guest);  // links a guest's stream to it
+//   std::vector<std::string> end_reasons() const;  // why each link ended ("" while open)
+//   void drop();                 // ends every link; the guests are gone by then
+//
+// Declared before the guests, so their links end after them.
+
+// In-memory streams (MemoryPair), one per guest.
+class MemoryLinks {
  public:
-  static std::string name() { return Root::name() + "Guest"; }
-  static constexpr bool reopens_after_close = false;
+  static std::string name() { return ""; }
+  using Endpoint = Host*;
 
-  Database& create(const DatabaseOptions& options = {}) {
-    hosts_.push_back(std::make_unique<Host>(root_.create()));
-    made_.push_back({hosts_.back().get(), options});
-    return connect(made_.back());
+  Endpoint serve(Host& host) { return &host; }
+
+  void connect(Endpoint host, std::shared_ptr<Session> guest) {
+    auto link = std::make_unique<Link>();
+    link->guest = std::move(guest);
+    link->host = host->create_session();
+    link->pair = std::make_unique<MemoryPair>(*link->guest, *link->host);
+    links_.push_back(std::move(link));
   }
 
-  Database& reopen() {
-    dbs_.clear();
-    links_.clear();
-    return connect(made_.front());
+  std::vector<std::string> end_reasons() const {
+    std::vector<std::string> reasons;
+    for (const auto& link : links_) reasons.push_back(link->pair->end_reason());
+    return reasons;
   }
 
-  void check_isolation() { root_.check_isolation(); }
+  void drop() { links_.clear(); }
 
  private:
-  struct Made {
-    Host* host;
-    DatabaseOptions options;
-  };
-
-  // One stream; the pair is declared last, so it stops before the sessions go.
+  // The pair is declared last, so it stops before the sessions go.
   struct Link {
     std::shared_ptr<Session> guest;
     std::shared_ptr<Session> host;
     std::unique_ptr<MemoryPair> pair;
   };
 
+  std::vector<std::unique_ptr<Link>> links_;
+};
+
+// Loopback TCP: every host listens on a free port of one event loop (its own
+// thread); each guest connects with an FdConnection (a thread per guest).
+// Teardown: the connections first, then the loop, which ends the host
+// sessions it still holds.
+class TcpLinks {
+ public:
+  static std::string name() { return "Tcp"; }
+  using Endpoint = Address;
+
+  TcpLinks() { loop_.start(); }
+  TcpLinks(const TcpLinks&) = delete;
+  TcpLinks& operator=(const TcpLinks&) = delete;
+  ~TcpLinks() { drop(); }
+
+  Endpoint serve(Host& host) {
+    return loop_.listen("tcp://127.0.0.1:0", [&host](const ConnectionInfo&) { return host.create_session(); });
+  }
+
+  void connect(const Endpoint& address, std::shared_ptr<Session> guest) {
+    auto link = std::make_unique<Link>();
+    Link& made = *link;
+    made.guest = std::move(guest);
+    made.connection = connect_fd(address, *made.guest, [&made](const std::string& reason) {
+      std::lock_guard<std::mutex> lock(made.mutex);
+      made.reason = reason;
+    });
+    links_.push_back(std::move(link));
+  }
+
+  std::vector<std::string> end_reasons() const {
+    std::vector<std::string> reasons;
+    for (const auto& link : links_) {
+      std::lock_guard<std::mutex> lock(link->mutex);
+      reasons.push_back(link->reason);
+    }
+    return reasons;
+  }
+
+  void drop() { links_.clear(); }
+
+ private:
+  struct Link {
+    std::shared_ptr<Session> guest;
+    std::mutex mutex;
+    std::string reason;        // written by the connection's close callback
+    FdConnection connection;   // last: closed (and its callback run) before the rest goes
+  };
+
+  EventLoop loop_;
+  std::vector<std::unique_ptr<Link>> links_;  // after the loop, so they go first
+};
+
+// Guests, each linked (see the Links above) to a host of its own over a
+// database made by another factory. Reopening makes a new guest on the same
+// host: the data is the host's. check_isolation() fails the test if a link
+// ended on its own: only a guest's close() (which drops its stream on purpose)
+// may end one before teardown.
+template <typename Root, typename Links>
+class LinkedGuestFactory {
+ public:
+  static std::string name() { return Root::name() + Links::name() + "Guest"; }
+  static constexpr bool reopens_after_close = false;
+
+  Database& create(const DatabaseOptions& options = {}) {
+    hosts_.push_back(std::make_unique<Host>(root_.create()));
+    made_.push_back({links_.serve(*hosts_.back()), options});
+    return connect(made_.back());
+  }
+
+  Database& reopen() {
+    dbs_.clear();
+    links_.drop();
+    return connect(made_.front());
+  }
+
+  void check_isolation() {
+    for (const auto& reason : links_.end_reasons()) {
+      if (!reason.empty() && reason.find("guest closed") == std::string::npos) {
+        ADD_FAILURE() << name() << ": a guest's stream ended on its own: " << reason;
+      }
+    }
+    root_.check_isolation();
+  }
+
+ private:
+  struct Made {
+    typename Links::Endpoint endpoint;
+    DatabaseOptions options;
+  };
+
   Database& connect(const Made& made) {
     GuestOptions options;
     options.encodings = made.options;
     auto guest = std::make_unique<Guest>(options);
-    Link link{guest->connect(), made.host->create_session(), nullptr};
-    link.pair = std::make_unique<MemoryPair>(*link.guest, *link.host);
-    links_.push_back(std::move(link));
+    links_.connect(made.endpoint, guest->connect());
     return dbs_.keep(std::move(guest));
   }
 
+  // Declaration order is teardown order, reversed: guests, links, hosts, stores.
   Root root_;
   std::vector<std::unique_ptr<Host>> hosts_;
+  Links links_;
   std::vector<Made> made_;
-  std::vector<Link> links_;
   Handouts dbs_;
 };
 
+template <typename Root>
+using GuestFactory = LinkedGuestFactory<Root, MemoryLinks>;
+template <typename Root>
+using TcpGuestFactory = LinkedGuestFactory<Root, TcpLinks>;
+
 using Factories = ::testing::Types<MemoryFactory, SublevelFactory<MemoryFactory>,
                                    SublevelFactory<SublevelFactory<MemoryFactory>>, GuestFactory<MemoryFactory>,
-                                   SublevelFactory<GuestFactory<MemoryFactory>>
+                                   SublevelFactory<GuestFactory<MemoryFactory>>, TcpGuestFactory<MemoryFactory>
 #ifndef MANY_LEVEL_NO_SQLITE
                                    ,
-                                   SqliteFactory, SublevelFactory<SqliteFactory>, GuestFactory<SqliteFactory>
+                                   SqliteFactory, SublevelFactory<SqliteFactory>, GuestFactory<SqliteFactory>,
+                                   TcpGuestFactory<SqliteFactory>
 #endif
                                    >;
 
