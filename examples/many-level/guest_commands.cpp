@@ -4,8 +4,10 @@
 
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -19,26 +21,7 @@ namespace {
 using namespace many_level;
 
 const std::set<std::string> range_options = {"gt", "gte", "lt", "lte", "limit"};
-
-Args parse(const std::string& command, const std::vector<std::string>& words) {
-  std::set<std::string> with_value = {"connect", "key-encoding", "value-encoding"};
-  std::set<std::string> flags;
-  if (command == "ls" || command == "clear") {
-    with_value.insert(range_options.begin(), range_options.end());
-    flags.insert("reverse");
-  }
-  if (command == "ls") flags.insert({"keys", "values"});
-  Args args(words, with_value, flags);
-  if (args.has("keys") && args.has("values")) throw UsageError("--keys and --values exclude each other");
-  for (const char* option : {"key-encoding", "value-encoding"}) {
-    if (auto name = args.value(option)) {
-      if (*name != "utf8" && *name != "hex" && *name != "base64" && *name != "json") {
-        throw UsageError(std::string("--") + option + " must be utf8, hex, base64 or json, got '" + *name + "'");
-      }
-    }
-  }
-  return args;
-}
+const char* const default_address = "tcp://127.0.0.1:9000";
 
 // The range flags of ls and clear, in the key encoding (the database's default).
 template <typename Options>
@@ -51,6 +34,43 @@ Options range_from(const Args& args) {
   if (auto limit = args.number("limit")) options.limit = *limit;
   options.reverse = args.has("reverse");
   return options;
+}
+
+Args parse(const std::string& command, const std::vector<std::string>& words) {
+  std::set<std::string> with_value = {"connect", "key-encoding", "value-encoding"};
+  std::set<std::string> flags;
+  if (command == "ls" || command == "clear") {
+    with_value.insert(range_options.begin(), range_options.end());
+    flags.insert("reverse");
+  }
+  if (command == "ls") flags.insert({"keys", "values"});
+  Args args(words, with_value, flags);
+  // Everything about the command line is checked before connecting, so a
+  // usage error is reported as one (exit 2) whether or not a host is there.
+  static const std::map<std::string, std::pair<size_t, std::string>> positional = {
+      {"get", {1, "get KEY"}},
+      {"put", {2, "put KEY VALUE"}},
+      {"del", {1, "del KEY"}},
+      {"ls", {0, "no argument to ls, only options"}},
+      {"batch", {0, "no argument to batch: operations come on stdin"}},
+      {"clear", {0, "no argument to clear, only options"}}};
+  const auto& [count, synopsis] = positional.at(command);
+  args.expect_positional(count, synopsis);
+  if (args.has("keys") && args.has("values")) throw UsageError("--keys and --values exclude each other");
+  if (command == "ls" || command == "clear") range_from<ClearOptions>(args);  // --limit must be a number
+  try {
+    parse_address(args.value_or("connect", default_address));
+  } catch (const Error& e) {
+    throw UsageError(e.message());
+  }
+  for (const char* option : {"key-encoding", "value-encoding"}) {
+    if (auto name = args.value(option)) {
+      if (*name != "utf8" && *name != "hex" && *name != "base64" && *name != "json") {
+        throw UsageError(std::string("--") + option + " must be utf8, hex, base64 or json, got '" + *name + "'");
+      }
+    }
+  }
+  return args;
 }
 
 std::string read_stdin() {
@@ -104,7 +124,6 @@ std::vector<BatchOperation> parse_operations(const std::string& text, bool json_
 int run(const std::string& command, const Args& args, Guest& guest) {
   const auto& words = args.positional();
   if (command == "get") {
-    args.expect_positional(1, "get KEY");
     auto value = guest.try_get(words[0]);
     if (!value) {
       std::cerr << "many-level: key not found: " << words[0] << "\n";
@@ -112,13 +131,10 @@ int run(const std::string& command, const Args& args, Guest& guest) {
     }
     std::cout << *value << "\n";
   } else if (command == "put") {
-    args.expect_positional(2, "put KEY VALUE");
     guest.put(words[0], words[1] == "-" ? read_stdin() : words[1]);
   } else if (command == "del") {
-    args.expect_positional(1, "del KEY");
     guest.del(words[0]);
   } else if (command == "ls") {
-    args.expect_positional(0, "no argument to ls, only options");
     auto options = range_from<IteratorOptions>(args);
     options.keys = !args.has("values");
     options.values = !args.has("keys");
@@ -134,12 +150,10 @@ int run(const std::string& command, const Args& args, Guest& guest) {
     }
     iterator->close();
   } else if (command == "batch") {
-    args.expect_positional(0, "no argument to batch: operations come on stdin");
     auto operations = parse_operations(read_stdin(), args.value("value-encoding") == std::optional<std::string>("json"));
     guest.batch(operations);
     std::cerr << "many-level: wrote " << operations.size() << " operations\n";
   } else {  // clear
-    args.expect_positional(0, "no argument to clear, only options");
     guest.clear(range_from<ClearOptions>(args));
   }
   std::cout.flush();
@@ -152,7 +166,7 @@ int guest_command(const std::string& command, const std::vector<std::string>& wo
   ::signal(SIGPIPE, SIG_IGN);
   try {
     Args args = parse(command, words);
-    std::string address = args.value_or("connect", "tcp://127.0.0.1:9000");
+    std::string address = args.value_or("connect", default_address);
     GuestOptions options;
     options.encodings.key_encoding = args.value_or("key-encoding", "utf8");
     options.encodings.value_encoding = args.value_or("value-encoding", "utf8");

@@ -220,6 +220,19 @@ int serve_until_stopped(const ServeConfig& config, Database& exposed, Database* 
       loop.run();
     }
 
+    // A relay's workers may be waiting on the upstream host, which may never
+    // answer; the Host's destructor waits for its workers. Closing the
+    // upstream guest first aborts those waits (LEVEL_DATABASE_NOT_OPEN), so
+    // a relay stops at once even while its upstream is down. A local store
+    // stays open until the host is gone, so its jobs in flight complete.
+    if (config.upstream && store) {
+      try {
+        store->close();
+      } catch (const std::exception& e) {
+        log_line(std::string("closing the upstream guest failed: ") + e.what());
+      }
+    }
+
     {
       auto& state = shutdown_state();
       std::lock_guard<std::mutex> lock(state.mutex);
