@@ -3622,7 +3622,9 @@ struct EventLoopOptions {
 //   stop_listening, add_connection, close_connection, connection_count,
 //   connections, stats. The ones that change the loop take effect on the
 //   loop's thread, soon after they return.
-// - A session's output may be written from any thread: the loop is woken
+// - A session's output may be written from any thread. A SendMode::now
+//   write to a socket is sent on the writing thread when the connection's
+//   SendGate is free (send_gate.hpp); otherwise the loop is woken
 //   (OutputBuffer::on_readable) and sends it.
 // - on_connect/on_disconnect are set before run()/start().
 // - The destructor stops the loop, runs tasks still queued, then closes every
@@ -4168,6 +4170,9 @@ struct FdPumpControl {
 };
 
 // Pumps until input ends, an I/O error, the session fails, or a stop request;
+// when the output descriptor never blocks (a socket, or non-blocking), other
+// threads' SendMode::now writes are sent on their own thread through a
+// SendGate shared with the pump (send_gate.hpp).
 // returns why. Polls the input (while the session wants input), the output
 // (only while bytes wait) and the wakeup, so output written by another
 // thread is sent even while no input comes, and failed() is asked on every

@@ -68,7 +68,9 @@ struct EventLoopOptions {
 //   stop_listening, add_connection, close_connection, connection_count,
 //   connections, stats. The ones that change the loop take effect on the
 //   loop's thread, soon after they return.
-// - A session's output may be written from any thread: the loop is woken
+// - A session's output may be written from any thread. A SendMode::now
+//   write to a socket is sent on the writing thread when the connection's
+//   SendGate is free (send_gate.hpp); otherwise the loop is woken
 //   (OutputBuffer::on_readable) and sends it.
 // - on_connect/on_disconnect are set before run()/start().
 // - The destructor stops the loop, runs tasks still queued, then closes every

@@ -53,6 +53,9 @@ struct FdPumpControl {
 };
 
 // Pumps until input ends, an I/O error, the session fails, or a stop request;
+// when the output descriptor never blocks (a socket, or non-blocking), other
+// threads' SendMode::now writes are sent on their own thread through a
+// SendGate shared with the pump (send_gate.hpp).
 // returns why. Polls the input (while the session wants input), the output
 // (only while bytes wait) and the wakeup, so output written by another
 // thread is sent even while no input comes, and failed() is asked on every
