@@ -3,7 +3,9 @@
 // MemoryDatabase. Each test runs over a stream that delivers whole writes and
 // over one that splits them into random 1..7 byte pieces.
 #include <algorithm>
+#include <future>
 #include <random>
+#include <thread>
 
 #include "guest_harness.hpp"
 
@@ -369,6 +371,38 @@ TEST_P(Basic, Encodings) {
   everything.gte = R"("key")";
   everything.lte = R"("key")";
   EXPECT_EQ(json_guest.iterator(everything)->all(), json_local.iterator(everything)->all());
+}
+
+// A blocking call polls its reply for a short while, then sleeps on it: a
+// reply that comes within the poll, one that comes long after, and a
+// failure all reach the caller unchanged.
+TEST(AwaitReply, ReturnsValuesAndRethrowsWhetherTheReplyIsQuickOrSlow) {
+  using many_level::detail::await_reply;
+  using many_level::detail::reply_poll_time;
+  for (auto delay : {std::chrono::microseconds(0), reply_poll_time / 2, reply_poll_time * 50}) {
+    std::promise<std::string> value;
+    auto future = value.get_future();
+    std::thread replier([&] {
+      std::this_thread::sleep_for(delay);
+      value.set_value("v");
+    });
+    EXPECT_EQ(await_reply(future), "v");
+    replier.join();
+
+    std::promise<void> failure;
+    auto failed = failure.get_future();
+    std::thread failer([&] {
+      std::this_thread::sleep_for(delay);
+      failure.set_exception(std::make_exception_ptr(Error(codes::connection_lost, "gone")));
+    });
+    try {
+      await_reply(failed);
+      ADD_FAILURE() << "no exception";
+    } catch (const Error& e) {
+      EXPECT_TRUE(e.is(codes::connection_lost));
+    }
+    failer.join();
+  }
 }
 
 }  // namespace

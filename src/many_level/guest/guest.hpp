@@ -24,6 +24,7 @@
 #include "../prefixed_iterator.hpp"
 #include "../version.hpp"
 #include "../protocol/messages.hpp"
+#include "await_reply.hpp"
 #include "guest_core.hpp"
 #include "guest_iterator.hpp"
 #include "guest_options.hpp"
@@ -257,7 +258,7 @@ class Guest final : public Database {
   // LEVEL_NOT_FOUND, as for every store.
   static std::optional<std::string> wait(std::future<std::optional<std::string>> future) {
     try {
-      return future.get();
+      return detail::await_reply(future);
     } catch (const Error& e) {
       if (e.is(codes::not_found)) return std::nullopt;
       throw;
@@ -266,7 +267,7 @@ class Guest final : public Database {
 
   template <typename T>
   static T wait(std::future<T> future) {
-    return future.get();
+    return detail::await_reply(future);
   }
 
 
