@@ -2,15 +2,19 @@
 // counterpart of many-level's ManyLevelGuest, wire-compatible with it.
 //
 // Concurrency: the Database methods block until the host answers; the
-// *_async twins return a std::future at once (up to thousands may be in
-// flight). Everything is thread-safe. Replies are processed on the thread
-// that drives the stream's transport; futures are fulfilled there.
+// *_async twins return at once (up to thousands may be in flight), either a
+// std::future or, given a callback as their last argument, nothing: the
+// callback gets the error or the result. Everything is thread-safe. Replies
+// are processed on the thread that drives the stream's transport; futures
+// are fulfilled and callbacks run there.
 //
 // Usage: construct, attach a stream with connect() (a transport pumps the
 // returned Session), and use it like any database. Requests made before a
 // stream is attached wait for it.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -30,6 +34,22 @@
 #include "guest_options.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
+
+// What a callback-style async call reports: the error (none on success) and,
+// but for writes, the result. It runs on the transport's thread, so it must
+// not block; it may make new calls (a pipelining caller starts the next
+// request from the completion of the last, as Node code does, and never
+// waits for a thread to wake).
+template <typename T>
+struct GuestCallbackOf {
+  using type = std::function<void(std::optional<Error> error, T result)>;
+};
+template <>
+struct GuestCallbackOf<void> {
+  using type = std::function<void(std::optional<Error> error)>;
+};
+template <typename T>
+using GuestCallback = typename GuestCallbackOf<T>::type;
 
 class Guest final : public Database {
  public:
@@ -70,39 +90,63 @@ class Guest final : public Database {
   void set_frame_observer(GuestCore::FrameObserver observer) { core_->set_frame_observer(std::move(observer)); }
 
   // ---- async twins -----------------------------------------------------
-  std::future<std::optional<std::string>> get_async(std::string_view key, const ReadOptions& options = {}) {
+  // Each comes as a future and as a callback (last argument, after the
+  // options): see GuestCallback.
+  using Value = std::optional<std::string>;
+  using Values = std::vector<std::optional<std::string>>;
+
+  std::future<Value> get_async(std::string_view key, const ReadOptions& options = {}) {
+    return as_future<Value>([&](auto done) { get_async(key, options, std::move(done)); });
+  }
+  void get_async(std::string_view key, const ReadOptions& options, GuestCallback<Value> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    return call<std::optional<std::string>>(protocol::GetRequest{0, codecs.key_bytes(key)}, key,
-                                            [codecs](Reply& reply) -> std::optional<std::string> {
-                                              if (!reply.value) return std::nullopt;
-                                              return codecs.value_text(std::move(*reply.value));
-                                            });
+    call<Value>(protocol::GetRequest{0, codecs.key_bytes(key)}, key,
+                [codecs](Reply& reply) -> Value {
+                  if (!reply.value) return std::nullopt;
+                  return codecs.value_text(std::move(*reply.value));
+                },
+                std::move(done));
   }
 
-  std::future<std::vector<std::optional<std::string>>> get_many_async(const std::vector<std::string>& keys,
-                                                                       const ReadOptions& options = {}) {
+  std::future<Values> get_many_async(const std::vector<std::string>& keys, const ReadOptions& options = {}) {
+    return as_future<Values>([&](auto done) { get_many_async(keys, options, std::move(done)); });
+  }
+  void get_many_async(const std::vector<std::string>& keys, const ReadOptions& options, GuestCallback<Values> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    return call<std::vector<std::optional<std::string>>>(
+    call<Values>(
         protocol::GetManyRequest{0, codecs.keys_bytes(keys)}, keys.empty() ? std::string() : keys.front(),
         [codecs](Reply& reply) {
           for (auto& value : reply.values) {
             if (value) *value = codecs.value_text(std::move(*value));
           }
           return std::move(reply.values);
-        });
+        },
+        std::move(done));
   }
 
   std::future<void> put_async(std::string_view key, std::string_view value, const WriteOptions& options = {}) {
+    return as_future<void>([&](auto done) { put_async(key, value, options, std::move(done)); });
+  }
+  void put_async(std::string_view key, std::string_view value, const WriteOptions& options,
+                 GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    return call<void>(protocol::PutRequest{0, codecs.key_bytes(key), codecs.value_bytes(value)}, key);
+    call<void>(protocol::PutRequest{0, codecs.key_bytes(key), codecs.value_bytes(value)}, key, [](Reply&) {},
+               std::move(done));
   }
 
   std::future<void> del_async(std::string_view key, const WriteOptions& options = {}) {
+    return as_future<void>([&](auto done) { del_async(key, options, std::move(done)); });
+  }
+  void del_async(std::string_view key, const WriteOptions& options, GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    return call<void>(protocol::DelRequest{0, codecs.key_bytes(key)}, key);
+    call<void>(protocol::DelRequest{0, codecs.key_bytes(key)}, key, [](Reply&) {}, std::move(done));
   }
 
   std::future<void> batch_async(const std::vector<BatchOperation>& operations, const WriteOptions& options = {}) {
+    return as_future<void>([&](auto done) { batch_async(operations, options, std::move(done)); });
+  }
+  void batch_async(const std::vector<BatchOperation>& operations, const WriteOptions& options,
+                   GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     // The frame is encoded from views of the caller's bytes (or of their
     // encoded forms, kept here until then): each key and value is copied once.
@@ -123,12 +167,17 @@ class Guest final : public Database {
       }
       request.ops.push_back(wire);
     }
-    return call<void>(std::move(request), operations.empty() ? std::string() : operations.front().key);
+    call<void>(std::move(request), operations.empty() ? std::string() : operations.front().key, [](Reply&) {},
+               std::move(done));
   }
 
   std::future<void> clear_async(const ClearOptions& options = {}) {
+    return as_future<void>([&](auto done) { clear_async(options, std::move(done)); });
+  }
+  void clear_async(const ClearOptions& options, GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, {});
-    return call<void>(protocol::ClearRequest{0, wire_clear_options(codecs.range_bytes(options))}, "");
+    call<void>(protocol::ClearRequest{0, wire_clear_options(codecs.range_bytes(options))}, "", [](Reply&) {},
+               std::move(done));
   }
 
  protected:
@@ -221,37 +270,61 @@ class Guest final : public Database {
   // Sends a request and returns a future of its converted reply. The call
   // counts as running only while it is being sent (deferred open happens
   // here); close() aborts what is still waiting.
+  // Sends a request; `done` gets the host's error, or what `convert` makes
+  // of the reply (its decoding error, if it throws).
   template <typename T, typename M, typename Convert>
-  std::future<T> call(M message, std::string_view key, Convert convert) {
+  void call(M message, std::string_view key, Convert convert, GuestCallback<T> done) {
     Operation operation(*this);
-    auto promise = std::make_shared<std::promise<T>>();
-    auto future = promise->get_future();
     const char* operation_name = protocol::tag_name(M::tag);
     core_->request(std::move(message), std::string(key),
-                   [promise, convert = std::move(convert), operation_name](Reply reply) mutable {
-                     try {
-                       if (reply.error) {
-                         std::string message = reply.message.empty()
-                                                   ? std::string(operation_name) + " failed on the host"
-                                                   : reply.message;
-                         throw Error(*reply.error, message);
+                   [convert = std::move(convert), done = std::move(done), operation_name](Reply reply) mutable {
+                     std::optional<Error> error;
+                     if (reply.error) {
+                       error = Error(*reply.error, reply.message.empty()
+                                                       ? std::string(operation_name) + " failed on the host"
+                                                       : reply.message);
+                     }
+                     if constexpr (std::is_void_v<T>) {
+                       done(std::move(error));
+                     } else {
+                       T result{};
+                       if (!error) {
+                         try {
+                           result = convert(reply);
+                         } catch (const Error& e) {
+                           error = e;
+                         } catch (const std::exception& e) {
+                           error = Error(codes::decode_error, e.what());
+                         }
                        }
-                       if constexpr (std::is_void_v<T>) {
-                         convert(reply);
-                         promise->set_value();
-                       } else {
-                         promise->set_value(convert(reply));
-                       }
-                     } catch (...) {
-                       promise->set_exception(std::current_exception());
+                       done(std::move(error), std::move(result));
                      }
                    });
-    return future;
   }
 
-  template <typename T, typename M>
-  std::future<T> call(M message, std::string_view key) {
-    return call<T>(std::move(message), key, [](Reply&) {});
+  // The future of a callback-style call made by `start(done)`.
+  template <typename T, typename Start>
+  static std::future<T> as_future(Start&& start) {
+    auto promise = std::make_shared<std::promise<T>>();
+    auto future = promise->get_future();
+    if constexpr (std::is_void_v<T>) {
+      start(GuestCallback<void>([promise](std::optional<Error> error) {
+        if (error) {
+          promise->set_exception(std::make_exception_ptr(std::move(*error)));
+        } else {
+          promise->set_value();
+        }
+      }));
+    } else {
+      start(GuestCallback<T>([promise](std::optional<Error> error, T result) {
+        if (error) {
+          promise->set_exception(std::make_exception_ptr(std::move(*error)));
+        } else {
+          promise->set_value(std::move(result));
+        }
+      }));
+    }
+    return future;
   }
 
   // A missing key is not an error at this level: get() turns nullopt into
