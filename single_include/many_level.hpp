@@ -3544,6 +3544,20 @@ class SendGate {
   std::atomic<int> error_{0};
 };
 
+// Lets `output`'s SendMode::now writes be sent through `gate` on the
+// writer's thread, when its descriptor allows that.
+inline void attach_direct_sends(const std::shared_ptr<SendGate>& gate, OutputBuffer& output) {
+  if (gate->allows_direct_sends()) output.on_direct_send([gate, &output] { return gate->try_send(output); });
+}
+
+// Undoes attach_direct_sends(). The hook is removed, then the gate closed:
+// a writer that copied the hook just before still finds the gate closed, so
+// once this returns no other thread writes the descriptor.
+inline void detach_direct_sends(SendGate& gate, OutputBuffer& output) {
+  output.on_direct_send(nullptr);
+  gate.close();
+}
+
 }  // namespace detail
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/transport/send_gate.hpp ----
@@ -3997,9 +4011,7 @@ class EventLoop {
     output.on_readable([core, id] {
       if (auto alive = core.lock()) alive->output_readable(id);
     });
-    if (connection.gate->allows_direct_sends()) {
-      output.on_direct_send([gate = connection.gate, &output] { return gate->try_send(output); });
-    }
+    detail::attach_direct_sends(connection.gate, output);
     connections_.emplace(id, std::move(owned));
     if (on_connect_) {
       try {
@@ -4086,8 +4098,7 @@ class EventLoop {
     if (connection.closed) return;
     connection.closed = true;
     connection.session->output().on_readable(nullptr);
-    connection.session->output().on_direct_send(nullptr);
-    connection.gate->close();  // a sender that copied the hook before it was removed no longer writes
+    detail::detach_direct_sends(*connection.gate, connection.session->output());
     connection.fd.reset();
     const std::uint64_t id = connection.info.id;
     {
@@ -4171,14 +4182,14 @@ struct FdPumpControl {
 };
 
 // Pumps until input ends, an I/O error, the session fails, or a stop request;
-// when the output descriptor never blocks (a socket, or non-blocking), other
-// threads' SendMode::now writes are sent on their own thread through a
-// SendGate shared with the pump (send_gate.hpp).
 // returns why. Polls the input (while the session wants input), the output
 // (only while bytes wait) and the wakeup, so output written by another
 // thread is sent even while no input comes, and failed() is asked on every
-// pass, so a wake with nothing to send is enough to close. Never changes the
-// descriptors' flags (stdin and stdout are shared with other processes); see
+// pass, so a wake with nothing to send is enough to close. When the output
+// descriptor never blocks (a socket, or non-blocking), other threads'
+// SendMode::now writes are sent on their own thread through a SendGate
+// shared with the pump (send_gate.hpp). Never changes the descriptors'
+// flags (stdin and stdout are shared with other processes); see
 // write_some() for how writes stay non-blocking. Neither closes the
 // descriptors nor calls end(): the callers do.
 inline std::string pump_fd(int read_fd, int write_fd, Session& session,
@@ -4195,9 +4206,7 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
   // A blocking pipe takes only PIPE_BUF safely after each poll().
   const bool one_write_per_poll = !out_kind.socket && !out_kind.nonblocking;
   auto gate = std::make_shared<SendGate>(write_fd, out_kind, stats);
-  if (gate->allows_direct_sends()) {
-    output.on_direct_send([gate, &output] { return gate->try_send(output); });
-  }
+  attach_direct_sends(gate, output);
   std::vector<char> buffer(std::max<size_t>(read_chunk, 1));
 
   // Sends what the descriptor takes now; false on a write error (errno set).
@@ -4289,8 +4298,7 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
     break;
   }
   output.on_readable(nullptr);
-  output.on_direct_send(nullptr);
-  gate->close();  // a sender that copied the hook before it was removed no longer writes
+  detach_direct_sends(*gate, output);
   stats.set_input_paused(false);
   return reason;
 }
@@ -5191,9 +5199,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
     if (status != protocol::DecodeStatus::ok) return;
     ++frames_in_;
-    std::visit([&](auto& m) { dispatch(lock, std::move(m)); }, message);
-    if (start_drain_) {
-      start_drain_ = false;
+    bool start_drain = std::visit([&](auto& m) { return dispatch(lock, std::move(m)); }, message);
+    if (start_drain) {
       // Submitted once the lock is released: a worker that wakes at once
       // (the other core is idle) would only block on it.
       lock.unlock();
@@ -5201,35 +5208,39 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
   }
 
+  // Acts on one message, lock held; true when it queued the first request
+  // of a new drain, which the caller then submits.
   template <typename M>
-  void dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
+  bool dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
     using T = std::decay_t<M>;
     if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
       on_ack(message);
+      return false;
     } else if constexpr (std::is_same_v<T, protocol::IteratorSeek>) {
       on_seek(message);
+      return false;
     } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
       on_close(lock, message.id);
+      return false;
     } else {
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
         if (options_.readonly) {
           send(protocol::Callback{message.id, std::string(codes::readonly), std::nullopt});
-          return;
+          return false;
         }
       }
       if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
         auto iterator = open_iterator_slot(message);
-        if (!iterator) return;
+        if (!iterator) return false;
         queue_.push_back(QueuedIterator{std::forward<M>(message), std::move(iterator)});
       } else {
         queue_.push_back(std::forward<M>(message));
       }
       ++pending_;
-      if (!draining_) {
-        draining_ = true;
-        start_drain_ = true;
-      }
+      if (draining_) return false;
+      draining_ = true;
+      return true;
     }
   }
 
@@ -5707,7 +5718,6 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   mutable std::mutex mutex_;
   std::deque<Request> queue_;
   bool draining_ = false;
-  bool start_drain_ = false;  // set by dispatch(): on_payload submits drain() after unlocking
   bool ended_ = false;
   std::string failure_;
   std::atomic<bool> has_failed_{false};  // failure_ is set
@@ -6624,8 +6634,7 @@ class Guest final : public Database {
   void put_async(std::string_view key, std::string_view value, const WriteOptions& options,
                  GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    call<void>(protocol::PutRequest{0, codecs.key_bytes(key), codecs.value_bytes(value)}, key, [](Reply&) {},
-               std::move(done));
+    call(protocol::PutRequest{0, codecs.key_bytes(key), codecs.value_bytes(value)}, key, std::move(done));
   }
 
   std::future<void> del_async(std::string_view key, const WriteOptions& options = {}) {
@@ -6633,7 +6642,7 @@ class Guest final : public Database {
   }
   void del_async(std::string_view key, const WriteOptions& options, GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    call<void>(protocol::DelRequest{0, codecs.key_bytes(key)}, key, [](Reply&) {}, std::move(done));
+    call(protocol::DelRequest{0, codecs.key_bytes(key)}, key, std::move(done));
   }
 
   std::future<void> batch_async(const std::vector<BatchOperation>& operations, const WriteOptions& options = {}) {
@@ -6661,8 +6670,7 @@ class Guest final : public Database {
       }
       request.ops.push_back(wire);
     }
-    call<void>(std::move(request), operations.empty() ? std::string() : operations.front().key, [](Reply&) {},
-               std::move(done));
+    call(std::move(request), operations.empty() ? std::string() : operations.front().key, std::move(done));
   }
 
   std::future<void> clear_async(const ClearOptions& options = {}) {
@@ -6670,8 +6678,7 @@ class Guest final : public Database {
   }
   void clear_async(const ClearOptions& options, GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, {});
-    call<void>(protocol::ClearRequest{0, wire_clear_options(codecs.range_bytes(options))}, "", [](Reply&) {},
-               std::move(done));
+    call(protocol::ClearRequest{0, wire_clear_options(codecs.range_bytes(options))}, "", std::move(done));
   }
 
  protected:
@@ -6761,11 +6768,10 @@ class Guest final : public Database {
     return wire;
   }
 
-  // Sends a request and returns a future of its converted reply. The call
-  // counts as running only while it is being sent (deferred open happens
-  // here); close() aborts what is still waiting.
   // Sends a request; `done` gets the host's error, or what `convert` makes
-  // of the reply (its decoding error, if it throws).
+  // of the reply (its decoding error, if it throws). The call counts as
+  // running only while it is being sent (deferred open happens here);
+  // close() aborts what is still waiting.
   template <typename T, typename M, typename Convert>
   void call(M message, std::string_view key, Convert convert, GuestCallback<T> done) {
     Operation operation(*this);
@@ -6794,6 +6800,12 @@ class Guest final : public Database {
                        done(std::move(error), std::move(result));
                      }
                    });
+  }
+
+  // A write: its reply carries nothing but the error.
+  template <typename M>
+  void call(M message, std::string_view key, GuestCallback<void> done) {
+    call<void>(std::move(message), key, [](Reply&) {}, std::move(done));
   }
 
   // The future of a callback-style call made by `start(done)`.

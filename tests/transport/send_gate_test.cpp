@@ -131,7 +131,7 @@ TEST(SendGate, ConcurrentSendersNeverInterleaveFrames) {
   OutputBuffer output(size_t{1} << 30);
   std::atomic<int> wakes{0};
   output.on_readable([&] { wakes.fetch_add(1); });
-  output.on_direct_send([&] { return gate->try_send(output); });
+  many_level::detail::attach_direct_sends(gate, output);
   constexpr int writers = 4;
   constexpr int frames = 2000;
   const std::string frame_body(37, '.');
@@ -166,6 +166,15 @@ TEST(SendGate, ConcurrentSendersNeverInterleaveFrames) {
     EXPECT_EQ(std::stoi(received.substr(at + 1, 7)), next[w]++);
     EXPECT_EQ(received.compare(at + 8, frame_body.size(), frame_body), 0);
   }
+
+  // Detached, a write is left to the transport: nothing reaches the socket.
+  many_level::detail::detach_direct_sends(*gate, output);
+  const auto sent_before = stats.bytes_out();
+  const int wakes_before = wakes.load();
+  output.write([](std::string& out) { out += "late"; });
+  EXPECT_EQ(output.size(), 4u);
+  EXPECT_EQ(stats.bytes_out(), sent_before);
+  EXPECT_EQ(wakes.load(), wakes_before + 1);  // the transport is told instead
 }
 
 }  // namespace

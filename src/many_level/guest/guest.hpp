@@ -130,8 +130,7 @@ class Guest final : public Database {
   void put_async(std::string_view key, std::string_view value, const WriteOptions& options,
                  GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    call<void>(protocol::PutRequest{0, codecs.key_bytes(key), codecs.value_bytes(value)}, key, [](Reply&) {},
-               std::move(done));
+    call(protocol::PutRequest{0, codecs.key_bytes(key), codecs.value_bytes(value)}, key, std::move(done));
   }
 
   std::future<void> del_async(std::string_view key, const WriteOptions& options = {}) {
@@ -139,7 +138,7 @@ class Guest final : public Database {
   }
   void del_async(std::string_view key, const WriteOptions& options, GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    call<void>(protocol::DelRequest{0, codecs.key_bytes(key)}, key, [](Reply&) {}, std::move(done));
+    call(protocol::DelRequest{0, codecs.key_bytes(key)}, key, std::move(done));
   }
 
   std::future<void> batch_async(const std::vector<BatchOperation>& operations, const WriteOptions& options = {}) {
@@ -167,8 +166,7 @@ class Guest final : public Database {
       }
       request.ops.push_back(wire);
     }
-    call<void>(std::move(request), operations.empty() ? std::string() : operations.front().key, [](Reply&) {},
-               std::move(done));
+    call(std::move(request), operations.empty() ? std::string() : operations.front().key, std::move(done));
   }
 
   std::future<void> clear_async(const ClearOptions& options = {}) {
@@ -176,8 +174,7 @@ class Guest final : public Database {
   }
   void clear_async(const ClearOptions& options, GuestCallback<void> done) {
     Codecs codecs = resolve(options.key_encoding, {});
-    call<void>(protocol::ClearRequest{0, wire_clear_options(codecs.range_bytes(options))}, "", [](Reply&) {},
-               std::move(done));
+    call(protocol::ClearRequest{0, wire_clear_options(codecs.range_bytes(options))}, "", std::move(done));
   }
 
  protected:
@@ -267,11 +264,10 @@ class Guest final : public Database {
     return wire;
   }
 
-  // Sends a request and returns a future of its converted reply. The call
-  // counts as running only while it is being sent (deferred open happens
-  // here); close() aborts what is still waiting.
   // Sends a request; `done` gets the host's error, or what `convert` makes
-  // of the reply (its decoding error, if it throws).
+  // of the reply (its decoding error, if it throws). The call counts as
+  // running only while it is being sent (deferred open happens here);
+  // close() aborts what is still waiting.
   template <typename T, typename M, typename Convert>
   void call(M message, std::string_view key, Convert convert, GuestCallback<T> done) {
     Operation operation(*this);
@@ -300,6 +296,12 @@ class Guest final : public Database {
                        done(std::move(error), std::move(result));
                      }
                    });
+  }
+
+  // A write: its reply carries nothing but the error.
+  template <typename M>
+  void call(M message, std::string_view key, GuestCallback<void> done) {
+    call<void>(std::move(message), key, [](Reply&) {}, std::move(done));
   }
 
   // The future of a callback-style call made by `start(done)`.

@@ -160,9 +160,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
     if (status != protocol::DecodeStatus::ok) return;
     ++frames_in_;
-    std::visit([&](auto& m) { dispatch(lock, std::move(m)); }, message);
-    if (start_drain_) {
-      start_drain_ = false;
+    bool start_drain = std::visit([&](auto& m) { return dispatch(lock, std::move(m)); }, message);
+    if (start_drain) {
       // Submitted once the lock is released: a worker that wakes at once
       // (the other core is idle) would only block on it.
       lock.unlock();
@@ -170,35 +169,39 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
   }
 
+  // Acts on one message, lock held; true when it queued the first request
+  // of a new drain, which the caller then submits.
   template <typename M>
-  void dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
+  bool dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
     using T = std::decay_t<M>;
     if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
       on_ack(message);
+      return false;
     } else if constexpr (std::is_same_v<T, protocol::IteratorSeek>) {
       on_seek(message);
+      return false;
     } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
       on_close(lock, message.id);
+      return false;
     } else {
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
         if (options_.readonly) {
           send(protocol::Callback{message.id, std::string(codes::readonly), std::nullopt});
-          return;
+          return false;
         }
       }
       if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
         auto iterator = open_iterator_slot(message);
-        if (!iterator) return;
+        if (!iterator) return false;
         queue_.push_back(QueuedIterator{std::forward<M>(message), std::move(iterator)});
       } else {
         queue_.push_back(std::forward<M>(message));
       }
       ++pending_;
-      if (!draining_) {
-        draining_ = true;
-        start_drain_ = true;
-      }
+      if (draining_) return false;
+      draining_ = true;
+      return true;
     }
   }
 
@@ -676,7 +679,6 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   mutable std::mutex mutex_;
   std::deque<Request> queue_;
   bool draining_ = false;
-  bool start_drain_ = false;  // set by dispatch(): on_payload submits drain() after unlocking
   bool ended_ = false;
   std::string failure_;
   std::atomic<bool> has_failed_{false};  // failure_ is set

@@ -442,9 +442,7 @@ class EventLoop {
     output.on_readable([core, id] {
       if (auto alive = core.lock()) alive->output_readable(id);
     });
-    if (connection.gate->allows_direct_sends()) {
-      output.on_direct_send([gate = connection.gate, &output] { return gate->try_send(output); });
-    }
+    detail::attach_direct_sends(connection.gate, output);
     connections_.emplace(id, std::move(owned));
     if (on_connect_) {
       try {
@@ -531,8 +529,7 @@ class EventLoop {
     if (connection.closed) return;
     connection.closed = true;
     connection.session->output().on_readable(nullptr);
-    connection.session->output().on_direct_send(nullptr);
-    connection.gate->close();  // a sender that copied the hook before it was removed no longer writes
+    detail::detach_direct_sends(*connection.gate, connection.session->output());
     connection.fd.reset();
     const std::uint64_t id = connection.info.id;
     {

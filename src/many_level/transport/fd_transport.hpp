@@ -53,14 +53,14 @@ struct FdPumpControl {
 };
 
 // Pumps until input ends, an I/O error, the session fails, or a stop request;
-// when the output descriptor never blocks (a socket, or non-blocking), other
-// threads' SendMode::now writes are sent on their own thread through a
-// SendGate shared with the pump (send_gate.hpp).
 // returns why. Polls the input (while the session wants input), the output
 // (only while bytes wait) and the wakeup, so output written by another
 // thread is sent even while no input comes, and failed() is asked on every
-// pass, so a wake with nothing to send is enough to close. Never changes the
-// descriptors' flags (stdin and stdout are shared with other processes); see
+// pass, so a wake with nothing to send is enough to close. When the output
+// descriptor never blocks (a socket, or non-blocking), other threads'
+// SendMode::now writes are sent on their own thread through a SendGate
+// shared with the pump (send_gate.hpp). Never changes the descriptors'
+// flags (stdin and stdout are shared with other processes); see
 // write_some() for how writes stay non-blocking. Neither closes the
 // descriptors nor calls end(): the callers do.
 inline std::string pump_fd(int read_fd, int write_fd, Session& session,
@@ -77,9 +77,7 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
   // A blocking pipe takes only PIPE_BUF safely after each poll().
   const bool one_write_per_poll = !out_kind.socket && !out_kind.nonblocking;
   auto gate = std::make_shared<SendGate>(write_fd, out_kind, stats);
-  if (gate->allows_direct_sends()) {
-    output.on_direct_send([gate, &output] { return gate->try_send(output); });
-  }
+  attach_direct_sends(gate, output);
   std::vector<char> buffer(std::max<size_t>(read_chunk, 1));
 
   // Sends what the descriptor takes now; false on a write error (errno set).
@@ -171,8 +169,7 @@ inline std::string pump_fd(int read_fd, int write_fd, Session& session,
     break;
   }
   output.on_readable(nullptr);
-  output.on_direct_send(nullptr);
-  gate->close();  // a sender that copied the hook before it was removed no longer writes
+  detach_direct_sends(*gate, output);
   stats.set_input_paused(false);
   return reason;
 }

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string_view>
 
@@ -95,6 +96,20 @@ class SendGate {
   bool closed_ = false;
   std::atomic<int> error_{0};
 };
+
+// Lets `output`'s SendMode::now writes be sent through `gate` on the
+// writer's thread, when its descriptor allows that.
+inline void attach_direct_sends(const std::shared_ptr<SendGate>& gate, OutputBuffer& output) {
+  if (gate->allows_direct_sends()) output.on_direct_send([gate, &output] { return gate->try_send(output); });
+}
+
+// Undoes attach_direct_sends(). The hook is removed, then the gate closed:
+// a writer that copied the hook just before still finds the gate closed, so
+// once this returns no other thread writes the descriptor.
+inline void detach_direct_sends(SendGate& gate, OutputBuffer& output) {
+  output.on_direct_send(nullptr);
+  gate.close();
+}
 
 }  // namespace detail
 MANY_LEVEL_NAMESPACE_END
