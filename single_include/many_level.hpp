@@ -10,6 +10,10 @@
 //   src/many_level/encoding.hpp
 //   src/many_level/iterator.hpp
 //   src/many_level/database.hpp
+//   src/many_level/batch_operation.hpp
+//   src/many_level/change_feed.hpp
+//   src/many_level/snapshot.hpp
+//   src/many_level/watch.hpp
 //   src/many_level/chained_batch.hpp
 //   src/many_level/sublevel.hpp
 //   src/many_level/prefixed_iterator.hpp
@@ -110,6 +114,13 @@ inline constexpr const char* remote_error = "LEVEL_REMOTE_ERROR";
 inline constexpr const char* connection_lost = "LEVEL_CONNECTION_LOST";
 inline constexpr const char* invalid_argument = "LEVEL_INVALID_ARGUMENT";
 inline constexpr const char* protocol_error = "LEVEL_PROTOCOL_ERROR";
+// abstract-level 2/3's code for a read that names a closed snapshot.
+inline constexpr const char* snapshot_not_open = "LEVEL_SNAPSHOT_NOT_OPEN";
+// This project's: a watch asked to resume from, or fell behind to, a commit
+// the history no longer holds. Reload, then watch again.
+inline constexpr const char* watch_too_old = "LEVEL_WATCH_TOO_OLD";
+// This project's: a per-connection limit of the host (snapshots, watches).
+inline constexpr const char* limit_reached = "LEVEL_LIMIT_REACHED";
 }  // namespace codes
 
 // Every failure the library reports is an Error with a LEVEL_* code and a
@@ -145,9 +156,12 @@ MANY_LEVEL_NAMESPACE_END
 // options are. An empty encoding name means "the database's default".
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 MANY_LEVEL_NAMESPACE_BEGIN
+
+class Snapshot;
 
 // A key range as abstract-level has it. When both gte and gt (or lte and lt)
 // are set, the inclusive one wins, as abstract-level's sublevels decide it.
@@ -165,6 +179,9 @@ struct IteratorOptions : RangeOptions {
   bool values = true;
   std::string key_encoding;
   std::string value_encoding;
+  // Read from this explicit snapshot (Database::snapshot()) instead of the
+  // database as it is when the iterator is created.
+  std::shared_ptr<Snapshot> snapshot = nullptr;
 };
 
 struct ClearOptions : RangeOptions {
@@ -174,6 +191,8 @@ struct ClearOptions : RangeOptions {
 struct ReadOptions {
   std::string key_encoding;
   std::string value_encoding;
+  // Read from this explicit snapshot (Database::snapshot()).
+  std::shared_ptr<Snapshot> snapshot = nullptr;
 };
 
 struct WriteOptions {
@@ -189,6 +208,16 @@ struct SeekOptions {
 // beneath it, whose own encodings must not apply twice.
 inline const ReadOptions raw_read{"buffer", "buffer"};
 inline const WriteOptions raw_write{"buffer", "buffer"};
+
+// A watch's range and where it starts. limit and reverse do not apply to a
+// watch: leave them as they are.
+struct WatchOptions : RangeOptions {
+  // Resume: deliver the commits after this sequence (Watch::seq() of an
+  // earlier watch). Absent: the commits after the watch starts.
+  std::optional<uint64_t> since;
+  std::string key_encoding;
+  std::string value_encoding;
+};
 
 struct DatabaseOptions {
   std::string key_encoding = "utf8";
@@ -265,7 +294,6 @@ MANY_LEVEL_NAMESPACE_END
 
 #include <cmath>
 #include <map>
-#include <memory>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -786,8 +814,382 @@ MANY_LEVEL_NAMESPACE_END
 // close() stops new calls, waits for running ones, closes open iterators and
 // then the store. No callback of the library runs with an internal lock held.
 
+#include <algorithm>
 #include <condition_variable>
 #include <type_traits>
+
+// ---- begin src/many_level/batch_operation.hpp ----
+// One operation of a batch, and one change of a commit as watchers see it:
+// a put of a key and value, or a del of a key, in raw bytes or encoded text.
+
+#include <utility>
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+struct BatchOperation {
+  enum class Type { put, del };
+  Type type = Type::put;
+  std::string key;
+  std::string value;
+
+  static BatchOperation put(std::string key, std::string value) {
+    return {Type::put, std::move(key), std::move(value)};
+  }
+  static BatchOperation del(std::string key) { return {Type::del, std::move(key), {}}; }
+
+  bool operator==(const BatchOperation& other) const {
+    return type == other.type && key == other.key && value == other.value;
+  }
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/batch_operation.hpp ----
+// ---- begin src/many_level/change_feed.hpp ----
+// The change feed of one database: every committed write (put, del, batch, a
+// chunk of a clear) gets the next number of one commit sequence, and the last
+// commits are kept in a bounded history that watchers read from. It is etcd's
+// watch-from-revision scaled down: a watcher remembers the sequence it has
+// seen and asks for what came after it; past the history's start it is told
+// that the gap is too old and reloads instead.
+//
+// Stores publish in commit order (they already serialize their commits);
+// readers pull. Listeners only learn "something was committed", on the
+// committing thread and without any lock of the feed held, and then read at
+// their own pace, so one slow watcher costs a cursor, never a queue.
+//
+// Nothing is recorded until the first subscriber: a database nobody watches
+// pays one lock and one counter increment a commit. From then on the history is kept (so
+// a watcher that reconnects can resume), bounded in commits and in bytes.
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// One committed write as watchers see it: its sequence and its operations,
+// in the order they were applied (a clear appears as the deletes it did).
+struct Commit {
+  uint64_t seq = 0;
+  std::vector<BatchOperation> operations;
+
+  // What it costs the history: its bytes plus a little per operation.
+  size_t weight() const {
+    size_t bytes = sizeof(Commit);
+    for (const auto& op : operations) bytes += op.key.size() + op.value.size() + sizeof(BatchOperation);
+    return bytes;
+  }
+};
+
+// How much history a feed keeps for watchers that resume.
+struct ChangeHistoryOptions {
+  size_t max_commits = 100000;
+  size_t max_bytes = size_t{64} << 20;
+};
+
+class ChangeFeed {
+ public:
+  using Listener = std::function<void()>;
+
+  explicit ChangeFeed(ChangeHistoryOptions options = {}) : options_(options) {}
+  ChangeFeed(const ChangeFeed&) = delete;
+  ChangeFeed& operator=(const ChangeFeed&) = delete;
+
+  // ---- the store's side ------------------------------------------------
+  // One commit, after it is durable, in commit order; returns its sequence.
+  // `operations()` (returning std::vector<BatchOperation>) is called only
+  // while the feed records, under the feed's lock, so that a watcher that
+  // starts meanwhile cannot miss this commit: it must only build the vector.
+  template <typename Build>
+  uint64_t publish_with(Build&& operations) {
+    uint64_t seq;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      seq = ++last_;
+      if (recording_) {
+        auto commit = std::make_shared<Commit>();
+        commit->seq = seq;
+        commit->operations = operations();
+        bytes_ += commit->weight();
+        history_.push_back(std::move(commit));
+        trim_locked();
+      } else {
+        first_ = last_ + 1;
+      }
+    }
+    notify();
+    return seq;
+  }
+
+  uint64_t publish(std::vector<BatchOperation> operations) {
+    return publish_with([&] { return std::move(operations); });
+  }
+
+  // ---- the readers' side -----------------------------------------------
+  // The sequence of the last commit (0 before the first).
+  uint64_t last_seq() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_;
+  }
+
+  // Whether everything after `seq` is still in the history (or yet to come).
+  bool can_resume_after(uint64_t seq) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return resumable_locked(seq);
+  }
+
+  enum class ReadStatus { ok, too_old };
+
+  // Appends to `out` the commits after `after`, oldest first, at most
+  // `max_commits` of them and, past the first, no more than `max_bytes` in
+  // all. too_old: some commit after `after` has left the history.
+  ReadStatus read(uint64_t after, size_t max_commits, size_t max_bytes,
+                  std::vector<std::shared_ptr<const Commit>>& out) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!resumable_locked(after)) return ReadStatus::too_old;
+    if (history_.empty() || after >= last_) return ReadStatus::ok;
+    size_t index = static_cast<size_t>(after + 1 - first_);
+    size_t bytes = 0;
+    for (size_t taken = 0; index < history_.size() && taken < max_commits; ++index, ++taken) {
+      const auto& commit = history_[index];
+      bytes += commit->weight();
+      if (taken > 0 && bytes > max_bytes) break;
+      out.push_back(commit);
+    }
+    return ReadStatus::ok;
+  }
+
+  // A listener registration: while it lives, `listener` runs after each
+  // commit, on the committing thread, with no lock of the feed held. It must
+  // be quick (typically: schedule a read). Destroying the subscription waits
+  // for a call in progress on another thread; the listener must not destroy
+  // its own subscription.
+  class Subscription {
+   public:
+    ~Subscription() {
+      if (auto feed = feed_.lock()) feed->unsubscribe(entry_.get());
+      std::lock_guard<std::mutex> lock(entry_->mutex);
+      entry_->listener = nullptr;
+    }
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+   private:
+    friend class ChangeFeed;
+    struct Entry {
+      std::mutex mutex;
+      Listener listener;
+    };
+    Subscription(std::weak_ptr<ChangeFeed> feed, std::shared_ptr<Entry> entry)
+        : feed_(std::move(feed)), entry_(std::move(entry)) {}
+    std::weak_ptr<ChangeFeed> feed_;
+    std::shared_ptr<Entry> entry_;
+  };
+
+  // Starts recording (for good: later watchers may resume) and registers a
+  // listener. The feed must be owned by a shared_ptr.
+  static std::unique_ptr<Subscription> subscribe(const std::shared_ptr<ChangeFeed>& feed, Listener listener) {
+    auto entry = std::make_shared<Subscription::Entry>();
+    entry->listener = std::move(listener);
+    {
+      std::lock_guard<std::mutex> lock(feed->mutex_);
+      if (!feed->recording_) {
+        feed->recording_ = true;
+        feed->first_ = feed->last_ + 1;
+      }
+      feed->listeners_.push_back(entry);
+    }
+    return std::unique_ptr<Subscription>(new Subscription(feed, std::move(entry)));
+  }
+
+  // For introspection: commits and bytes held, listeners registered.
+  size_t history_commits() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return history_.size();
+  }
+  size_t history_bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+  }
+  size_t listeners() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return listeners_.size();
+  }
+  const ChangeHistoryOptions& options() const { return options_; }
+
+ private:
+  using Entry = Subscription::Entry;
+
+  // Commits after `seq` are all known: the next one wanted (seq + 1) is at or
+  // after the oldest kept. A seq from the future is refused as too old too:
+  // it was not given out by this feed (another database, or a restart).
+  bool resumable_locked(uint64_t seq) const { return seq + 1 >= first_ && seq <= last_; }
+
+  void trim_locked() {
+    while (history_.size() > 1 &&
+           (history_.size() > options_.max_commits || bytes_ > options_.max_bytes)) {
+      bytes_ -= history_.front()->weight();
+      history_.pop_front();
+      ++first_;
+    }
+  }
+
+  void unsubscribe(const Entry* entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
+                                    [&](const std::shared_ptr<Entry>& e) { return e.get() == entry; }),
+                     listeners_.end());
+  }
+
+  void notify() {
+    std::vector<std::shared_ptr<Entry>> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (listeners_.empty()) return;
+      listeners = listeners_;
+    }
+    for (const auto& entry : listeners) {
+      std::lock_guard<std::mutex> lock(entry->mutex);
+      if (entry->listener) entry->listener();
+    }
+  }
+
+  const ChangeHistoryOptions options_;
+  mutable std::mutex mutex_;
+  bool recording_ = false;
+  uint64_t last_ = 0;   // sequence of the last commit
+  uint64_t first_ = 1;  // sequence of history_.front() (last_ + 1 when empty)
+  size_t bytes_ = 0;
+  std::deque<std::shared_ptr<const Commit>> history_;
+  std::vector<std::shared_ptr<Entry>> listeners_;
+};
+
+// Where a database's changes come from: a feed, and the prefix its keys have
+// there (a sublevel watches its parent's feed under its prefix).
+struct ChangeSource {
+  std::shared_ptr<ChangeFeed> feed;
+  std::string prefix;
+};
+
+// The operations of `commit` whose key is under `prefix` and, with the prefix
+// taken off, inside `range`; keys come out without the prefix.
+inline std::vector<BatchOperation> operations_in(const Commit& commit, std::string_view prefix,
+                                                 const KeyRange& range) {
+  std::vector<BatchOperation> out;
+  for (const auto& op : commit.operations) {
+    std::string_view key(op.key);
+    if (key.substr(0, prefix.size()) != prefix) continue;
+    key.remove_prefix(prefix.size());
+    if (!range.contains(key)) continue;
+    out.push_back({op.type, std::string(key), op.value});
+  }
+  return out;
+}
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/change_feed.hpp ----
+// ---- begin src/many_level/snapshot.hpp ----
+// An explicit snapshot, as abstract-level 2/3's db.snapshot(): reads that
+// name it (ReadOptions::snapshot, IteratorOptions::snapshot) see the database
+// as it was when the snapshot was made, however many writes come after.
+//
+// Each store makes its own kind (a copy-on-write map, a SQLite read
+// transaction, a slot on a remote host); the Database that made it routes
+// reads to it, so users only ever call snapshot() and close().
+
+#include <atomic>
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+class Database;
+
+class Snapshot {
+ public:
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  virtual ~Snapshot() = default;
+
+  // Releases what holds the snapshot. Later reads that name it fail with
+  // LEVEL_SNAPSHOT_NOT_OPEN; iterators already made from it go on to their
+  // end. Idempotent and thread-safe; the database's close() closes it too.
+  void close() {
+    if (open_.exchange(false)) do_close();
+  }
+
+  bool is_open() const { return open_.load(); }
+
+ protected:
+  Snapshot() = default;
+
+  // Reads over raw bytes, called by the Database that made the snapshot,
+  // possibly from several threads at once, only while it is open.
+  virtual std::optional<std::string> do_get(std::string_view key) = 0;
+  virtual std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) {
+    std::vector<std::optional<std::string>> values;
+    values.reserve(keys.size());
+    for (const auto& key : keys) values.push_back(do_get(key));
+    return values;
+  }
+  virtual std::vector<bool> do_has_many(const std::vector<std::string>& keys) {
+    std::vector<bool> found;
+    found.reserve(keys.size());
+    for (auto& value : do_get_many(keys)) found.push_back(value.has_value());
+    return found;
+  }
+  // As Database::do_iterator: bounds are raw bytes, the encodings go to the
+  // Iterator. The iterator must stay valid after the snapshot is closed.
+  virtual std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
+                                                std::shared_ptr<const Encoding> key_encoding,
+                                                std::shared_ptr<const Encoding> value_encoding) = 0;
+  virtual void do_close() = 0;
+
+ private:
+  friend class Database;
+  const Database* owner_ = nullptr;  // set by Database::snapshot()
+  std::atomic<bool> open_{true};
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/snapshot.hpp ----
+// ---- begin src/many_level/watch.hpp ----
+// Watching a database: a callback gets every commit that touches a key
+// range, in commit order, from the moment the watch starts (or, resuming,
+// from a sequence it was given). See change_feed.hpp for where commits come
+// from and Database::watch() for how to start one.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// Gets each commit (its operations in the watched range, keys and values
+// decoded with the watch's encodings), or once an error, after which the
+// watch is over: LEVEL_WATCH_TOO_OLD (the history no longer reaches back to
+// where it was asked to resume, or the watcher fell that far behind: reload
+// and watch again), LEVEL_CONNECTION_LOST, LEVEL_DATABASE_NOT_OPEN, or
+// LEVEL_NOT_SUPPORTED (a guest whose host has no change feed). Calls of one
+// watch never overlap and come in commit order.
+using WatchCallback = std::function<void(std::optional<Error> error, const Commit& commit)>;
+
+class Watch {
+ public:
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+  // Closes the watch.
+  virtual ~Watch() = default;
+
+  // Stops deliveries: once it returns, the callback is not running (unless
+  // close() was called from it) and will not run again. Idempotent.
+  virtual void close() = 0;
+
+  // The sequence of the last commit delivered, or where the watch started
+  // before any: give it as WatchOptions::since to resume with nothing lost
+  // and nothing twice.
+  virtual uint64_t seq() const = 0;
+
+ protected:
+  Watch() = default;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/watch.hpp ----
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -815,6 +1217,15 @@ struct Supports {
   bool create_if_missing = false;
   bool error_if_exists = false;
   bool status = true;
+  bool explicit_snapshots = false;  // snapshot(), as abstract-level 2/3
+  bool watch = false;               // watch(): a change feed (this project's)
+};
+
+// What a database stores its data in, for a host's statistics.
+struct StorageInfo {
+  std::string kind;  // "memory", "sqlite", "guest", ...
+  std::string path;  // its file, if it has one
+  uint64_t bytes = 0;  // its size on disk (or in memory), as far as known
 };
 
 struct OpenOptions {
@@ -823,22 +1234,6 @@ struct OpenOptions {
   // Never reopen a closed database: wait for an open in progress, or do the
   // deferred open of a new one, as abstract-level's passive open does.
   bool passive = false;
-};
-
-struct BatchOperation {
-  enum class Type { put, del };
-  Type type = Type::put;
-  std::string key;
-  std::string value;
-
-  static BatchOperation put(std::string key, std::string value) {
-    return {Type::put, std::move(key), std::move(value)};
-  }
-  static BatchOperation del(std::string key) { return {Type::del, std::move(key), {}}; }
-
-  bool operator==(const BatchOperation& other) const {
-    return type == other.type && key == other.key && value == other.value;
-  }
 };
 
 class ChainedBatch;
@@ -885,8 +1280,12 @@ class Database {
     on_closing();
     lock.lock();
     changed_.wait(lock, [&] { return running_ == 0; });
+    auto snapshots = std::move(snapshots_);
     lock.unlock();
     iterators_->close_all();
+    for (auto& weak : snapshots) {
+      if (auto snapshot = weak.lock()) snapshot->close();
+    }
     std::string failure;
     try {
       do_close();
@@ -918,7 +1317,8 @@ class Database {
   std::optional<std::string> try_get(std::string_view key, const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     Operation operation(*this);
-    auto value = do_get(codecs.key_bytes(key));
+    auto value = options.snapshot ? do_get_at(*options.snapshot, codecs.key_bytes(key))
+                                  : do_get(codecs.key_bytes(key));
     if (value) *value = codecs.value_text(std::move(*value));
     return value;
   }
@@ -926,8 +1326,11 @@ class Database {
   std::vector<std::optional<std::string>> get_many(const std::vector<std::string>& keys,
                                                    const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    auto values = codecs.key_identity() ? run([&] { return do_get_many(keys); })
-                                        : run([&] { return do_get_many(codecs.keys_bytes(keys)); });
+    auto read = [&](const std::vector<std::string>& raw) {
+      return options.snapshot ? do_get_many_at(*options.snapshot, raw) : do_get_many(raw);
+    };
+    auto values = codecs.key_identity() ? run([&] { return read(keys); })
+                                        : run([&] { return read(codecs.keys_bytes(keys)); });
     for (auto& value : values) {
       if (value) *value = codecs.value_text(std::move(*value));
     }
@@ -937,13 +1340,17 @@ class Database {
   bool has(std::string_view key, const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     Operation operation(*this);
+    if (options.snapshot) return do_has_many_at(*options.snapshot, {codecs.key_bytes(key)}).front();
     return do_has(codecs.key_bytes(key));
   }
 
   std::vector<bool> has_many(const std::vector<std::string>& keys, const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    if (codecs.key_identity()) return run([&] { return do_has_many(keys); });
-    return run([&] { return do_has_many(codecs.keys_bytes(keys)); });
+    auto read = [&](const std::vector<std::string>& raw) {
+      return options.snapshot ? do_has_many_at(*options.snapshot, raw) : do_has_many(raw);
+    };
+    if (codecs.key_identity()) return run([&] { return read(keys); });
+    return run([&] { return read(codecs.keys_bytes(keys)); });
   }
 
   // ---- writes ----------------------------------------------------------
@@ -990,7 +1397,8 @@ class Database {
     IteratorOptions raw = options;
     static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
     Operation operation(*this);
-    auto iterator = do_iterator(raw, codecs.key, codecs.value);
+    auto iterator = options.snapshot ? do_iterator_at(*options.snapshot, raw, codecs.key, codecs.value)
+                                     : do_iterator(raw, codecs.key, codecs.value);
     iterator->attach(iterators_);
     return iterator;
   }
@@ -1006,6 +1414,66 @@ class Database {
     options.values = true;
     return ValueIterator(iterator(options));
   }
+
+  // ---- snapshots -------------------------------------------------------
+  // An explicit snapshot: pass it in ReadOptions or IteratorOptions to read
+  // the database as it is now. Close it when done (the database's close()
+  // does too): it holds resources, such as a SQLite read transaction that
+  // keeps the WAL from being checkpointed. LEVEL_NOT_SUPPORTED unless
+  // supports().explicit_snapshots.
+  std::shared_ptr<Snapshot> snapshot() {
+    Operation operation(*this);
+    auto snapshot = do_snapshot();
+    if (!snapshot->owner_) snapshot->owner_ = this;  // a sublevel hands out its root's
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshots_.erase(std::remove_if(snapshots_.begin(), snapshots_.end(),
+                                    [](const std::weak_ptr<Snapshot>& s) { return s.expired(); }),
+                     snapshots_.end());
+    snapshots_.push_back(snapshot);
+    return snapshot;
+  }
+
+  // ---- watching --------------------------------------------------------
+  // Calls `callback` with every commit that touches the range, from now on
+  // (or from options.since), until the returned Watch is closed or
+  // destroyed. See watch.hpp for the callback's contract; where it runs
+  // depends on the database (a local store: the committing thread; a guest:
+  // the stream's thread). LEVEL_NOT_SUPPORTED unless supports().watch.
+  std::unique_ptr<Watch> watch(const WatchOptions& options, WatchCallback callback) {
+    if (options.limit >= 0 || options.reverse) {
+      throw Error(codes::invalid_argument, "limit and reverse do not apply to a watch");
+    }
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    WatchOptions raw = options;
+    static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
+    Operation operation(*this);
+    if (codecs.identity()) return do_watch(raw, std::move(callback));
+    return do_watch(raw, [codecs, callback = std::move(callback)](std::optional<Error> error, const Commit& commit) {
+      if (error) return callback(std::move(error), commit);
+      Commit decoded;
+      decoded.seq = commit.seq;
+      decoded.operations.reserve(commit.operations.size());
+      try {
+        for (const auto& op : commit.operations) {
+          decoded.operations.push_back({op.type, codecs.key_text(op.key),
+                                        op.type == BatchOperation::Type::put ? codecs.value_text(op.value) : ""});
+        }
+      } catch (const Error& e) {
+        return callback(e, commit);
+      }
+      callback(std::nullopt, decoded);
+    });
+  }
+
+  // Where this database's commits are published, if anywhere: what a host
+  // serves watches from. A sublevel answers with its parent's feed.
+  virtual std::optional<ChangeSource> change_source() {
+    if (!feed_) return std::nullopt;
+    return ChangeSource{feed_, ""};
+  }
+
+  // What the data is kept in, for statistics.
+  virtual StorageInfo storage_info() const { return {}; }
 
   // ---- sublevels -------------------------------------------------------
   // A prefixed view of this database (see sublevel.hpp). It must not outlive it.
@@ -1055,6 +1523,50 @@ class Database {
                                                 std::shared_ptr<const Encoding> key_encoding,
                                                 std::shared_ptr<const Encoding> value_encoding) = 0;
 
+  // Snapshots: a store that sets supports.explicit_snapshots makes them here.
+  virtual std::shared_ptr<Snapshot> do_snapshot() {
+    throw Error(codes::not_supported, "This database has no explicit snapshots");
+  }
+  // Reads at a snapshot. By default the snapshot must be this database's own
+  // and reads itself; a sublevel overrides these to pass its root's on.
+  virtual std::optional<std::string> do_get_at(Snapshot& snapshot, std::string_view key) {
+    return own(snapshot).do_get(key);
+  }
+  virtual std::vector<std::optional<std::string>> do_get_many_at(Snapshot& snapshot,
+                                                                 const std::vector<std::string>& keys) {
+    return own(snapshot).do_get_many(keys);
+  }
+  virtual std::vector<bool> do_has_many_at(Snapshot& snapshot, const std::vector<std::string>& keys) {
+    return own(snapshot).do_has_many(keys);
+  }
+  virtual std::unique_ptr<Iterator> do_iterator_at(Snapshot& snapshot, const IteratorOptions& options,
+                                                   std::shared_ptr<const Encoding> key_encoding,
+                                                   std::shared_ptr<const Encoding> value_encoding) {
+    return own(snapshot).do_iterator(options, std::move(key_encoding), std::move(value_encoding));
+  }
+
+  // Watching: bounds in `options` are raw bytes, and so are the commits the
+  // callback is given (watch() decodes them). The default serves a store
+  // that publishes to a feed (change_source()); others refuse.
+  inline virtual std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback);
+
+  // A store that publishes its commits calls this in its constructor, then
+  // feed()->publish_with(...) after each commit, in commit order.
+  void enable_change_feed(ChangeHistoryOptions history = {}) {
+    feed_ = std::make_shared<ChangeFeed>(history);
+    supports_.watch = true;
+  }
+  const std::shared_ptr<ChangeFeed>& feed() const { return feed_; }
+
+  // `snapshot` checked to be this database's and open.
+  Snapshot& own(Snapshot& snapshot) const {
+    if (snapshot.owner_ != this) {
+      throw Error(codes::invalid_argument, "The snapshot belongs to another database");
+    }
+    if (!snapshot.is_open()) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+    return snapshot;
+  }
+
   void set_supports(const Supports& supports) { supports_ = supports; }
 
   // The encodings of one call, with helpers that report encoding failures
@@ -1071,6 +1583,10 @@ class Database {
     }
     std::string value_bytes(std::string_view text) const {
       return convert(*value, text, codes::invalid_value, &Encoding::encode);
+    }
+    std::string key_text(std::string bytes) const {
+      if (key->identity()) return bytes;
+      return convert(*key, bytes, codes::decode_error, &Encoding::decode);
     }
     std::string value_text(std::string bytes) const {
       if (value->identity()) return bytes;
@@ -1174,6 +1690,8 @@ class Database {
   std::shared_ptr<const Encoding> default_key_;
   std::shared_ptr<const Encoding> default_value_;
   std::shared_ptr<detail::IteratorRegistry> iterators_ = std::make_shared<detail::IteratorRegistry>();
+  std::shared_ptr<ChangeFeed> feed_;                // set by stores that publish commits
+  std::vector<std::weak_ptr<Snapshot>> snapshots_;  // closed by close(); guarded by mutex_
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -1182,6 +1700,11 @@ class Database {
   size_t running_ = 0;
   std::string open_failure_;
 };
+
+// Until the local watch lands (local_watch.hpp), stores refuse.
+inline std::unique_ptr<Watch> Database::do_watch(const WatchOptions&, WatchCallback) {
+  throw Error(codes::not_supported, "This database has no change feed");
+}
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/database.hpp ----
@@ -1676,6 +2199,10 @@ MANY_LEVEL_NAMESPACE_END
 // The messages of the many-level 2.0.0 wire protocol as plain C++ structs, one
 // per message of src/many_level.proto, with the frame tags that select them.
 // Bytes are std::string; std::optional marks fields whose presence travels.
+//
+// Tags 64 and up are this project's extension (docs/PROTOCOL.md, "The
+// extension"): a guest sends Hello first, and only a C++ host answers it; the
+// Node reference ignores unknown tags, so with it everything stays base.
 
 #include <variant>
 
@@ -1694,6 +2221,16 @@ enum class GuestTag : std::uint8_t {
   iterator_close = 7,
   iterator_ack = 8,
   iterator_seek = 9,
+  // The extension: sent only to a host that answered Hello (Hello itself and
+  // a Has before the answer excepted, see docs/PROTOCOL.md).
+  hello = 64,
+  has = 65,
+  snapshot = 66,
+  snapshot_release = 67,
+  watch = 68,
+  watch_ack = 69,
+  watch_close = 70,
+  host_stats = 71,
 };
 
 // The first byte of a payload sent by a host.
@@ -1703,7 +2240,17 @@ enum class HostTag : std::uint8_t {
   get_many_callback = 2,
   iterator_error = 3,
   iterator_end = 4,
+  // The extension: sent only to a guest that sent Hello.
+  hello = 64,
+  has_callback = 65,
+  watch_started = 66,
+  watch_data = 67,
+  watch_error = 68,
+  host_stats = 69,
 };
+
+// The first tag of the extension, in both directions.
+inline constexpr std::uint8_t first_extension_tag = 64;
 
 // Names as the reference's tags.js spells them, for logs and frame viewers.
 inline const char* tag_name(GuestTag tag) noexcept {
@@ -1718,6 +2265,14 @@ inline const char* tag_name(GuestTag tag) noexcept {
     case GuestTag::iterator_close: return "iteratorClose";
     case GuestTag::iterator_ack: return "iteratorAck";
     case GuestTag::iterator_seek: return "iteratorSeek";
+    case GuestTag::hello: return "hello";
+    case GuestTag::has: return "has";
+    case GuestTag::snapshot: return "snapshot";
+    case GuestTag::snapshot_release: return "snapshotRelease";
+    case GuestTag::watch: return "watch";
+    case GuestTag::watch_ack: return "watchAck";
+    case GuestTag::watch_close: return "watchClose";
+    case GuestTag::host_stats: return "hostStats";
   }
   return "unknown";
 }
@@ -1729,6 +2284,12 @@ inline const char* tag_name(HostTag tag) noexcept {
     case HostTag::get_many_callback: return "getManyCallback";
     case HostTag::iterator_error: return "iteratorError";
     case HostTag::iterator_end: return "iteratorEnd";
+    case HostTag::hello: return "hello";
+    case HostTag::has_callback: return "hasCallback";
+    case HostTag::watch_started: return "watchStarted";
+    case HostTag::watch_data: return "watchData";
+    case HostTag::watch_error: return "watchError";
+    case HostTag::host_stats: return "hostStats";
   }
   return "unknown";
 }
@@ -1739,6 +2300,9 @@ struct GetRequest {
   static constexpr GuestTag tag = GuestTag::get;
   std::uint32_t id = 0;
   std::string key;
+  // Extension: read from this snapshot (SnapshotRequest); never sent to a
+  // host that did not answer Hello.
+  std::optional<std::uint32_t> snapshot = std::nullopt;
 };
 
 struct PutRequest {
@@ -1807,6 +2371,7 @@ struct IteratorRequest {
   std::uint64_t consumed = 0;
   std::optional<std::string> bookmark;  // last key yielded, on a retry
   std::optional<std::string> seek;      // seek target not yet consumed, on a retry
+  std::optional<std::uint32_t> snapshot = std::nullopt;  // extension, as GetRequest's
 };
 
 // Same presence rules as IteratorOptions for limit and reverse.
@@ -1831,6 +2396,7 @@ struct GetManyRequest {
   static constexpr GuestTag tag = GuestTag::get_many;
   std::uint32_t id = 0;
   std::vector<std::string> keys;
+  std::optional<std::uint32_t> snapshot = std::nullopt;  // extension, as GetRequest's
 };
 
 struct IteratorClose {
@@ -1850,6 +2416,78 @@ struct IteratorSeek {
   std::uint32_t id = 0;
   std::uint32_t seq = 0;
   std::string target;
+};
+
+// ---- guest to host: the extension -------------------------------------
+
+// The first frame a C++ guest sends on every stream. A C++ host answers it
+// (HelloReply) before it acts on any later frame; the Node reference ignores
+// it, so a base reply that comes before a HelloReply means "no extension".
+struct Hello {
+  static constexpr GuestTag tag = GuestTag::hello;
+  std::uint32_t version = 0;
+  std::vector<std::string> features;    // what the guest would like to use
+  std::optional<std::string> token;     // reserved for authentication
+};
+
+// has / hasMany without values: answered by HasCallback.
+struct HasRequest {
+  static constexpr GuestTag tag = GuestTag::has;
+  std::uint32_t id = 0;
+  std::vector<std::string> keys;
+  std::optional<std::uint32_t> snapshot = std::nullopt;
+};
+
+// Opens snapshot `snapshot` (an id the guest chooses, as for iterators) in
+// request order: it sees every write the guest sent before it. Answered by a
+// Callback with the request's id.
+struct SnapshotRequest {
+  static constexpr GuestTag tag = GuestTag::snapshot;
+  std::uint32_t id = 0;
+  std::uint32_t snapshot = 0;
+};
+
+// Releases a snapshot, after every read sent before it. No reply.
+struct SnapshotRelease {
+  static constexpr GuestTag tag = GuestTag::snapshot_release;
+  std::uint32_t snapshot = 0;
+};
+
+// The key range of a watch; field numbers as in IteratorOptions.
+struct WatchRange {
+  std::optional<std::string> gt;
+  std::optional<std::string> gte;
+  std::optional<std::string> lt;
+  std::optional<std::string> lte;
+};
+
+// Starts watch `id` (guest-chosen): commits in the range, after `since` when
+// given (a resume), else after the host's sequence when the watch starts.
+// Answered by WatchStarted, then WatchData frames; or by WatchError.
+struct WatchRequest {
+  static constexpr GuestTag tag = GuestTag::watch;
+  std::uint32_t id = 0;
+  WatchRange range;
+  std::optional<std::uint64_t> since;
+};
+
+// One WatchData frame consumed: as IteratorAck, the host keeps at most two
+// frames unacknowledged per watch.
+struct WatchAck {
+  static constexpr GuestTag tag = GuestTag::watch_ack;
+  std::uint32_t id = 0;
+  std::uint64_t seq = 0;  // the seq of the frame's last commit
+};
+
+struct WatchClose {
+  static constexpr GuestTag tag = GuestTag::watch_close;
+  std::uint32_t id = 0;
+};
+
+// The host's statistics: answered by HostStatsReply.
+struct HostStatsRequest {
+  static constexpr GuestTag tag = GuestTag::host_stats;
+  std::uint32_t id = 0;
 };
 
 // ---- host to guest ----
@@ -1900,12 +2538,112 @@ struct IteratorEnd {
   std::uint32_t seq = 0;
 };
 
-// Any message of one direction; the variant index is the wire tag.
+// ---- host to guest: the extension -------------------------------------
+
+struct HelloReply {
+  static constexpr HostTag tag = HostTag::hello;
+  std::uint32_t version = 0;
+  std::vector<std::string> features;  // what this host offers (of those asked, or all)
+  std::uint64_t seq = 0;              // the database's commit sequence now
+  std::optional<std::string> error;   // a LEVEL_* code: the hello was refused
+};
+
+struct HasCallback {
+  static constexpr HostTag tag = HostTag::has_callback;
+  std::uint32_t id = 0;
+  std::optional<std::string> error;
+  // One byte per requested key, in order: 1 present, 0 missing.
+  std::string found;
+};
+
+struct WatchStarted {
+  static constexpr HostTag tag = HostTag::watch_started;
+  std::uint32_t id = 0;
+  std::uint64_t seq = 0;  // changes committed after this sequence follow
+};
+
+// One committed write (put, del, batch, or a chunk of a clear) as the watch
+// sees it: the operations in its range, in order.
+struct Commit {
+  std::uint64_t seq = 0;
+  std::vector<BatchOp> ops;
+};
+
+struct WatchData {
+  static constexpr HostTag tag = HostTag::watch_data;
+  std::uint32_t id = 0;
+  std::vector<Commit> commits;
+};
+
+struct WatchError {
+  static constexpr HostTag tag = HostTag::watch_error;
+  std::uint32_t id = 0;
+  std::string error;  // a LEVEL_* code; LEVEL_WATCH_TOO_OLD: reload, then watch again
+};
+
+struct HostConnectionStats {
+  std::uint64_t id = 0;
+  std::string address;        // the peer, as the transport names it
+  std::uint64_t since_ms = 0; // when it connected, ms since the Unix epoch
+  std::uint64_t requests = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint32_t iterators = 0;
+  std::uint32_t watches = 0;
+  std::uint32_t snapshots = 0;
+  std::uint32_t pending = 0;
+  bool extended = false;  // said Hello (a C++ guest)
+};
+
+struct HostStatsMessage {
+  std::uint64_t uptime_ms = 0;
+  std::uint64_t connections_total = 0;  // accepted since the host started
+  std::vector<HostConnectionStats> connections;
+  std::string database_kind;  // "sqlite", "memory", "guest", ...
+  std::string database_path;  // its file, when it has one
+  std::uint64_t database_bytes = 0;
+  std::uint64_t seq = 0;      // the commit sequence
+  std::string version;        // the host's many-level version
+};
+
+struct HostStatsReply {
+  static constexpr HostTag tag = HostTag::host_stats;
+  std::uint32_t id = 0;
+  std::optional<std::string> error;
+  std::optional<HostStatsMessage> stats;
+};
+
+// Any message of one direction: the base messages, whose variant index is
+// their tag, then the extension's, in tag order from first_extension_tag.
 using GuestMessage =
     std::variant<GetRequest, PutRequest, DelRequest, BatchRequest, IteratorRequest,
-                 ClearRequest, GetManyRequest, IteratorClose, IteratorAck, IteratorSeek>;
+                 ClearRequest, GetManyRequest, IteratorClose, IteratorAck, IteratorSeek,
+                 Hello, HasRequest, SnapshotRequest, SnapshotRelease, WatchRequest, WatchAck,
+                 WatchClose, HostStatsRequest>;
 using HostMessage =
-    std::variant<Callback, IteratorData, GetManyCallback, IteratorError, IteratorEnd>;
+    std::variant<Callback, IteratorData, GetManyCallback, IteratorError, IteratorEnd,
+                 HelloReply, HasCallback, WatchStarted, WatchData, WatchError, HostStatsReply>;
+
+// How many variant alternatives are base messages (tags 0 .. count-1).
+inline constexpr std::size_t base_guest_messages = 10;
+inline constexpr std::size_t base_host_messages = 5;
+
+namespace detail {
+// The variant index each message's tag decodes to (see decode_payload).
+template <class Variant, std::size_t base, std::size_t... I>
+constexpr bool tags_match_indexes(std::index_sequence<I...>) {
+  return ((static_cast<std::size_t>(std::variant_alternative_t<I, Variant>::tag) ==
+           (I < base ? I : first_extension_tag + (I - base))) && ...);
+}
+}  // namespace detail
+static_assert(detail::tags_match_indexes<GuestMessage, base_guest_messages>(
+                  std::make_index_sequence<std::variant_size_v<GuestMessage>>{}),
+              "GuestMessage alternatives must be in tag order");
+static_assert(detail::tags_match_indexes<HostMessage, base_host_messages>(
+                  std::make_index_sequence<std::variant_size_v<HostMessage>>{}),
+              "HostMessage alternatives must be in tag order");
 
 }  // namespace protocol
 MANY_LEVEL_NAMESPACE_END
@@ -1927,7 +2665,6 @@ MANY_LEVEL_NAMESPACE_END
 
 #include <climits>
 #include <cstring>
-#include <utility>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 namespace protocol {
@@ -2221,7 +2958,7 @@ struct Reader {
 
   template <class T>
   void operator()(std::uint32_t field, T& value, bool is_required = false) {
-    // Field numbers here are at most 8, so a 32-bit mask holds them.
+    // Field numbers here are at most 15, so a 32-bit mask holds them.
     if (is_required) required |= 1u << field;
     if (field != number) return;
     found |= 1u << field;
@@ -2356,7 +3093,9 @@ struct Codec<std::optional<std::string>> {
     }                                            \
   };
 
-MANY_LEVEL_WIRE_SCHEMA(GetRequest, f(1, m.id, kRequired); f(2, m.key, kRequired))
+// Field 15 (snapshot) of the base reads belongs to the extension: it is
+// present only in frames sent to a host that answered Hello.
+MANY_LEVEL_WIRE_SCHEMA(GetRequest, f(1, m.id, kRequired); f(2, m.key, kRequired); f(15, m.snapshot))
 MANY_LEVEL_WIRE_SCHEMA(PutRequest, f(1, m.id, kRequired); f(2, m.key, kRequired); f(3, m.value))
 MANY_LEVEL_WIRE_SCHEMA(DelRequest, f(1, m.id, kRequired); f(2, m.key, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(BatchOp, f(1, m.type, kRequired); f(2, m.key, kRequired); f(3, m.value))
@@ -2367,11 +3106,11 @@ MANY_LEVEL_WIRE_SCHEMA(IteratorOptions, f(1, m.keys); f(2, m.values); f(3, m.gt)
                        f(5, m.lt); f(6, m.lte); f(7, m.limit); f(8, m.reverse))
 MANY_LEVEL_WIRE_SCHEMA(IteratorRequest, f(1, m.id, kRequired); f(2, m.seq, kRequired);
                        f(3, m.options, kRequired); f(4, m.consumed, kRequired);
-                       f(5, m.bookmark); f(6, m.seek))
+                       f(5, m.bookmark); f(6, m.seek); f(15, m.snapshot))
 MANY_LEVEL_WIRE_SCHEMA(ClearOptions, f(3, m.gt); f(4, m.gte); f(5, m.lt); f(6, m.lte);
                        f(7, m.limit); f(8, m.reverse))
 MANY_LEVEL_WIRE_SCHEMA(ClearRequest, f(1, m.id, kRequired); f(2, m.options))
-MANY_LEVEL_WIRE_SCHEMA(GetManyRequest, f(1, m.id, kRequired); f(2, m.keys))
+MANY_LEVEL_WIRE_SCHEMA(GetManyRequest, f(1, m.id, kRequired); f(2, m.keys); f(15, m.snapshot))
 MANY_LEVEL_WIRE_SCHEMA(IteratorClose, f(1, m.id, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(IteratorAck, f(1, m.id, kRequired); f(2, m.seq, kRequired);
                        f(3, m.consumed, kRequired))
@@ -2386,6 +3125,32 @@ MANY_LEVEL_WIRE_SCHEMA(GetManyCallback, f(1, m.id, kRequired); f(2, m.error); f(
 MANY_LEVEL_WIRE_SCHEMA(IteratorError, f(1, m.id, kRequired); f(2, m.seq, kRequired);
                        f(3, m.error, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(IteratorEnd, f(1, m.id, kRequired); f(2, m.seq, kRequired))
+
+// The extension (docs/PROTOCOL.md).
+MANY_LEVEL_WIRE_SCHEMA(Hello, f(1, m.version, kRequired); f(2, m.features); f(3, m.token))
+MANY_LEVEL_WIRE_SCHEMA(HasRequest, f(1, m.id, kRequired); f(2, m.keys); f(3, m.snapshot))
+MANY_LEVEL_WIRE_SCHEMA(SnapshotRequest, f(1, m.id, kRequired); f(2, m.snapshot, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(SnapshotRelease, f(1, m.snapshot, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(WatchRange, f(3, m.gt); f(4, m.gte); f(5, m.lt); f(6, m.lte))
+MANY_LEVEL_WIRE_SCHEMA(WatchRequest, f(1, m.id, kRequired); f(2, m.range, kRequired); f(3, m.since))
+MANY_LEVEL_WIRE_SCHEMA(WatchAck, f(1, m.id, kRequired); f(2, m.seq, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(WatchClose, f(1, m.id, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(HostStatsRequest, f(1, m.id, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(HelloReply, f(1, m.version, kRequired); f(2, m.features); f(3, m.seq);
+                       f(4, m.error))
+MANY_LEVEL_WIRE_SCHEMA(HasCallback, f(1, m.id, kRequired); f(2, m.error); f(3, m.found))
+MANY_LEVEL_WIRE_SCHEMA(WatchStarted, f(1, m.id, kRequired); f(2, m.seq, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(Commit, f(1, m.seq, kRequired); f(2, m.ops))
+MANY_LEVEL_WIRE_SCHEMA(WatchData, f(1, m.id, kRequired); f(2, m.commits))
+MANY_LEVEL_WIRE_SCHEMA(WatchError, f(1, m.id, kRequired); f(2, m.error, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(HostConnectionStats, f(1, m.id); f(2, m.address); f(3, m.since_ms);
+                       f(4, m.requests); f(5, m.bytes_in); f(6, m.bytes_out); f(7, m.frames_in);
+                       f(8, m.frames_out); f(9, m.iterators); f(10, m.watches); f(11, m.snapshots);
+                       f(12, m.pending); f(13, m.extended))
+MANY_LEVEL_WIRE_SCHEMA(HostStatsMessage, f(1, m.uptime_ms); f(2, m.connections_total);
+                       f(3, m.connections); f(4, m.database_kind); f(5, m.database_path);
+                       f(6, m.database_bytes); f(7, m.seq); f(8, m.version))
+MANY_LEVEL_WIRE_SCHEMA(HostStatsReply, f(1, m.id, kRequired); f(2, m.error); f(3, m.stats))
 
 #undef MANY_LEVEL_WIRE_SCHEMA
 
@@ -2479,29 +3244,36 @@ enum class DecodeStatus {
 };
 
 namespace detail {
-template <class Variant, std::size_t... I>
+// The variant's first `base` alternatives have tags 0 .. base-1; the rest are
+// the extension's, from first_extension_tag on.
+template <class Variant, std::size_t base, std::size_t... I>
 DecodeStatus decode_variant(std::string_view payload, Variant& out, std::index_sequence<I...>) {
   using Decoder = bool (*)(std::string_view, Variant&);
   static constexpr Decoder decoders[] = {+[](std::string_view body, Variant& v) {
     return decode(body, v.template emplace<I>());
   }...};
   if (payload.empty()) return DecodeStatus::ignored;
-  const auto tag = static_cast<std::uint8_t>(payload[0]);
-  if (tag >= sizeof...(I)) return DecodeStatus::ignored;
-  return decoders[tag](payload.substr(1), out) ? DecodeStatus::ok : DecodeStatus::malformed;
+  const auto tag = static_cast<std::size_t>(static_cast<std::uint8_t>(payload[0]));
+  std::size_t index = tag;
+  if (tag >= base) {
+    if (tag < first_extension_tag) return DecodeStatus::ignored;
+    index = base + (tag - first_extension_tag);
+  }
+  if (index >= sizeof...(I)) return DecodeStatus::ignored;
+  return decoders[index](payload.substr(1), out) ? DecodeStatus::ok : DecodeStatus::malformed;
 }
 }  // namespace detail
 
-// Decodes a whole payload (tag byte and message) from a guest or from a host.
-// The variant's index is the tag.
+// Decodes a whole payload (tag byte and message) from a guest or from a host,
+// base messages and the extension's alike. Unknown tags are ignored.
 inline DecodeStatus decode_payload(std::string_view payload, GuestMessage& out) {
-  return detail::decode_variant(payload, out,
-                                std::make_index_sequence<std::variant_size_v<GuestMessage>>{});
+  return detail::decode_variant<GuestMessage, base_guest_messages>(
+      payload, out, std::make_index_sequence<std::variant_size_v<GuestMessage>>{});
 }
 
 inline DecodeStatus decode_payload(std::string_view payload, HostMessage& out) {
-  return detail::decode_variant(payload, out,
-                                std::make_index_sequence<std::variant_size_v<HostMessage>>{});
+  return detail::decode_variant<HostMessage, base_host_messages>(
+      payload, out, std::make_index_sequence<std::variant_size_v<HostMessage>>{});
 }
 
 }  // namespace protocol
@@ -2511,9 +3283,6 @@ MANY_LEVEL_NAMESPACE_END
 // Length-prefixed framing of the many-level stream, sans I/O: a frame is a
 // varint payload length, then the payload. FrameDecoder turns chunks of any
 // size into payloads; append_length_prefix writes the other direction.
-
-#include <algorithm>
-#include <cstddef>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 namespace protocol {
@@ -2667,8 +3436,6 @@ MANY_LEVEL_NAMESPACE_END
 // the bytes that arrive and leaves the bytes to send in its OutputBuffer; it
 // owns no socket and no thread. Transports (file descriptors, iostreams, an
 // in-memory pair, QIODevice) are thin pumps between a stream and a Session.
-
-#include <functional>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -3425,7 +4192,6 @@ MANY_LEVEL_NAMESPACE_END
 // output is at its high-water mark), so a guest that never reads cannot make
 // the host buffer without bound.
 
-#include <atomic>
 #include <exception>
 #include <thread>
 #include <unordered_map>
@@ -4929,7 +5695,6 @@ MANY_LEVEL_NAMESPACE_END
 // not hold up the requests behind it, and each connection has its own queue,
 // so one guest's large clear does not hold up another guest.
 
-#include <deque>
 #include <iterator>
 
 // ---- begin src/many_level/host/host_iterator.hpp ----
@@ -5222,6 +5987,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
       on_close(lock, message.id);
       return false;
+    } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
+      return false;  // the extension is not served yet
     } else {
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
@@ -6378,6 +7145,9 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     target->error = Error(error.error, "iterator failed on the host");
     target->changed.notify_all();
   }
+
+  template <typename M>
+  void on_reply(M&) {}  // the extension's replies: not used yet
 
   GuestOptions options_;
   mutable std::mutex mutex_;

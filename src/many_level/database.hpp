@@ -9,6 +9,7 @@
 // then the store. No callback of the library runs with an internal lock held.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -19,10 +20,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "batch_operation.hpp"
+#include "change_feed.hpp"
 #include "encoding.hpp"
 #include "error.hpp"
 #include "iterator.hpp"
 #include "options.hpp"
+#include "snapshot.hpp"
+#include "watch.hpp"
 #include "version.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
@@ -51,6 +56,15 @@ struct Supports {
   bool create_if_missing = false;
   bool error_if_exists = false;
   bool status = true;
+  bool explicit_snapshots = false;  // snapshot(), as abstract-level 2/3
+  bool watch = false;               // watch(): a change feed (this project's)
+};
+
+// What a database stores its data in, for a host's statistics.
+struct StorageInfo {
+  std::string kind;  // "memory", "sqlite", "guest", ...
+  std::string path;  // its file, if it has one
+  uint64_t bytes = 0;  // its size on disk (or in memory), as far as known
 };
 
 struct OpenOptions {
@@ -59,22 +73,6 @@ struct OpenOptions {
   // Never reopen a closed database: wait for an open in progress, or do the
   // deferred open of a new one, as abstract-level's passive open does.
   bool passive = false;
-};
-
-struct BatchOperation {
-  enum class Type { put, del };
-  Type type = Type::put;
-  std::string key;
-  std::string value;
-
-  static BatchOperation put(std::string key, std::string value) {
-    return {Type::put, std::move(key), std::move(value)};
-  }
-  static BatchOperation del(std::string key) { return {Type::del, std::move(key), {}}; }
-
-  bool operator==(const BatchOperation& other) const {
-    return type == other.type && key == other.key && value == other.value;
-  }
 };
 
 class ChainedBatch;
@@ -121,8 +119,12 @@ class Database {
     on_closing();
     lock.lock();
     changed_.wait(lock, [&] { return running_ == 0; });
+    auto snapshots = std::move(snapshots_);
     lock.unlock();
     iterators_->close_all();
+    for (auto& weak : snapshots) {
+      if (auto snapshot = weak.lock()) snapshot->close();
+    }
     std::string failure;
     try {
       do_close();
@@ -154,7 +156,8 @@ class Database {
   std::optional<std::string> try_get(std::string_view key, const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     Operation operation(*this);
-    auto value = do_get(codecs.key_bytes(key));
+    auto value = options.snapshot ? do_get_at(*options.snapshot, codecs.key_bytes(key))
+                                  : do_get(codecs.key_bytes(key));
     if (value) *value = codecs.value_text(std::move(*value));
     return value;
   }
@@ -162,8 +165,11 @@ class Database {
   std::vector<std::optional<std::string>> get_many(const std::vector<std::string>& keys,
                                                    const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    auto values = codecs.key_identity() ? run([&] { return do_get_many(keys); })
-                                        : run([&] { return do_get_many(codecs.keys_bytes(keys)); });
+    auto read = [&](const std::vector<std::string>& raw) {
+      return options.snapshot ? do_get_many_at(*options.snapshot, raw) : do_get_many(raw);
+    };
+    auto values = codecs.key_identity() ? run([&] { return read(keys); })
+                                        : run([&] { return read(codecs.keys_bytes(keys)); });
     for (auto& value : values) {
       if (value) *value = codecs.value_text(std::move(*value));
     }
@@ -173,13 +179,17 @@ class Database {
   bool has(std::string_view key, const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     Operation operation(*this);
+    if (options.snapshot) return do_has_many_at(*options.snapshot, {codecs.key_bytes(key)}).front();
     return do_has(codecs.key_bytes(key));
   }
 
   std::vector<bool> has_many(const std::vector<std::string>& keys, const ReadOptions& options = {}) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    if (codecs.key_identity()) return run([&] { return do_has_many(keys); });
-    return run([&] { return do_has_many(codecs.keys_bytes(keys)); });
+    auto read = [&](const std::vector<std::string>& raw) {
+      return options.snapshot ? do_has_many_at(*options.snapshot, raw) : do_has_many(raw);
+    };
+    if (codecs.key_identity()) return run([&] { return read(keys); });
+    return run([&] { return read(codecs.keys_bytes(keys)); });
   }
 
   // ---- writes ----------------------------------------------------------
@@ -226,7 +236,8 @@ class Database {
     IteratorOptions raw = options;
     static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
     Operation operation(*this);
-    auto iterator = do_iterator(raw, codecs.key, codecs.value);
+    auto iterator = options.snapshot ? do_iterator_at(*options.snapshot, raw, codecs.key, codecs.value)
+                                     : do_iterator(raw, codecs.key, codecs.value);
     iterator->attach(iterators_);
     return iterator;
   }
@@ -242,6 +253,66 @@ class Database {
     options.values = true;
     return ValueIterator(iterator(options));
   }
+
+  // ---- snapshots -------------------------------------------------------
+  // An explicit snapshot: pass it in ReadOptions or IteratorOptions to read
+  // the database as it is now. Close it when done (the database's close()
+  // does too): it holds resources, such as a SQLite read transaction that
+  // keeps the WAL from being checkpointed. LEVEL_NOT_SUPPORTED unless
+  // supports().explicit_snapshots.
+  std::shared_ptr<Snapshot> snapshot() {
+    Operation operation(*this);
+    auto snapshot = do_snapshot();
+    if (!snapshot->owner_) snapshot->owner_ = this;  // a sublevel hands out its root's
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshots_.erase(std::remove_if(snapshots_.begin(), snapshots_.end(),
+                                    [](const std::weak_ptr<Snapshot>& s) { return s.expired(); }),
+                     snapshots_.end());
+    snapshots_.push_back(snapshot);
+    return snapshot;
+  }
+
+  // ---- watching --------------------------------------------------------
+  // Calls `callback` with every commit that touches the range, from now on
+  // (or from options.since), until the returned Watch is closed or
+  // destroyed. See watch.hpp for the callback's contract; where it runs
+  // depends on the database (a local store: the committing thread; a guest:
+  // the stream's thread). LEVEL_NOT_SUPPORTED unless supports().watch.
+  std::unique_ptr<Watch> watch(const WatchOptions& options, WatchCallback callback) {
+    if (options.limit >= 0 || options.reverse) {
+      throw Error(codes::invalid_argument, "limit and reverse do not apply to a watch");
+    }
+    Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    WatchOptions raw = options;
+    static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
+    Operation operation(*this);
+    if (codecs.identity()) return do_watch(raw, std::move(callback));
+    return do_watch(raw, [codecs, callback = std::move(callback)](std::optional<Error> error, const Commit& commit) {
+      if (error) return callback(std::move(error), commit);
+      Commit decoded;
+      decoded.seq = commit.seq;
+      decoded.operations.reserve(commit.operations.size());
+      try {
+        for (const auto& op : commit.operations) {
+          decoded.operations.push_back({op.type, codecs.key_text(op.key),
+                                        op.type == BatchOperation::Type::put ? codecs.value_text(op.value) : ""});
+        }
+      } catch (const Error& e) {
+        return callback(e, commit);
+      }
+      callback(std::nullopt, decoded);
+    });
+  }
+
+  // Where this database's commits are published, if anywhere: what a host
+  // serves watches from. A sublevel answers with its parent's feed.
+  virtual std::optional<ChangeSource> change_source() {
+    if (!feed_) return std::nullopt;
+    return ChangeSource{feed_, ""};
+  }
+
+  // What the data is kept in, for statistics.
+  virtual StorageInfo storage_info() const { return {}; }
 
   // ---- sublevels -------------------------------------------------------
   // A prefixed view of this database (see sublevel.hpp). It must not outlive it.
@@ -291,6 +362,50 @@ class Database {
                                                 std::shared_ptr<const Encoding> key_encoding,
                                                 std::shared_ptr<const Encoding> value_encoding) = 0;
 
+  // Snapshots: a store that sets supports.explicit_snapshots makes them here.
+  virtual std::shared_ptr<Snapshot> do_snapshot() {
+    throw Error(codes::not_supported, "This database has no explicit snapshots");
+  }
+  // Reads at a snapshot. By default the snapshot must be this database's own
+  // and reads itself; a sublevel overrides these to pass its root's on.
+  virtual std::optional<std::string> do_get_at(Snapshot& snapshot, std::string_view key) {
+    return own(snapshot).do_get(key);
+  }
+  virtual std::vector<std::optional<std::string>> do_get_many_at(Snapshot& snapshot,
+                                                                 const std::vector<std::string>& keys) {
+    return own(snapshot).do_get_many(keys);
+  }
+  virtual std::vector<bool> do_has_many_at(Snapshot& snapshot, const std::vector<std::string>& keys) {
+    return own(snapshot).do_has_many(keys);
+  }
+  virtual std::unique_ptr<Iterator> do_iterator_at(Snapshot& snapshot, const IteratorOptions& options,
+                                                   std::shared_ptr<const Encoding> key_encoding,
+                                                   std::shared_ptr<const Encoding> value_encoding) {
+    return own(snapshot).do_iterator(options, std::move(key_encoding), std::move(value_encoding));
+  }
+
+  // Watching: bounds in `options` are raw bytes, and so are the commits the
+  // callback is given (watch() decodes them). The default serves a store
+  // that publishes to a feed (change_source()); others refuse.
+  inline virtual std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback);
+
+  // A store that publishes its commits calls this in its constructor, then
+  // feed()->publish_with(...) after each commit, in commit order.
+  void enable_change_feed(ChangeHistoryOptions history = {}) {
+    feed_ = std::make_shared<ChangeFeed>(history);
+    supports_.watch = true;
+  }
+  const std::shared_ptr<ChangeFeed>& feed() const { return feed_; }
+
+  // `snapshot` checked to be this database's and open.
+  Snapshot& own(Snapshot& snapshot) const {
+    if (snapshot.owner_ != this) {
+      throw Error(codes::invalid_argument, "The snapshot belongs to another database");
+    }
+    if (!snapshot.is_open()) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+    return snapshot;
+  }
+
   void set_supports(const Supports& supports) { supports_ = supports; }
 
   // The encodings of one call, with helpers that report encoding failures
@@ -307,6 +422,10 @@ class Database {
     }
     std::string value_bytes(std::string_view text) const {
       return convert(*value, text, codes::invalid_value, &Encoding::encode);
+    }
+    std::string key_text(std::string bytes) const {
+      if (key->identity()) return bytes;
+      return convert(*key, bytes, codes::decode_error, &Encoding::decode);
     }
     std::string value_text(std::string bytes) const {
       if (value->identity()) return bytes;
@@ -410,6 +529,8 @@ class Database {
   std::shared_ptr<const Encoding> default_key_;
   std::shared_ptr<const Encoding> default_value_;
   std::shared_ptr<detail::IteratorRegistry> iterators_ = std::make_shared<detail::IteratorRegistry>();
+  std::shared_ptr<ChangeFeed> feed_;                // set by stores that publish commits
+  std::vector<std::weak_ptr<Snapshot>> snapshots_;  // closed by close(); guarded by mutex_
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -418,5 +539,10 @@ class Database {
   size_t running_ = 0;
   std::string open_failure_;
 };
+
+// Until the local watch lands (local_watch.hpp), stores refuse.
+inline std::unique_ptr<Watch> Database::do_watch(const WatchOptions&, WatchCallback) {
+  throw Error(codes::not_supported, "This database has no change feed");
+}
 
 MANY_LEVEL_NAMESPACE_END

@@ -32,6 +32,13 @@ inline constexpr const char* remote_error = "LEVEL_REMOTE_ERROR";
 inline constexpr const char* connection_lost = "LEVEL_CONNECTION_LOST";
 inline constexpr const char* invalid_argument = "LEVEL_INVALID_ARGUMENT";
 inline constexpr const char* protocol_error = "LEVEL_PROTOCOL_ERROR";
+// abstract-level 2/3's code for a read that names a closed snapshot.
+inline constexpr const char* snapshot_not_open = "LEVEL_SNAPSHOT_NOT_OPEN";
+// This project's: a watch asked to resume from, or fell behind to, a commit
+// the history no longer holds. Reload, then watch again.
+inline constexpr const char* watch_too_old = "LEVEL_WATCH_TOO_OLD";
+// This project's: a per-connection limit of the host (snapshots, watches).
+inline constexpr const char* limit_reached = "LEVEL_LIMIT_REACHED";
 }  // namespace codes
 
 // Every failure the library reports is an Error with a LEVEL_* code and a

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "version.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
+
+class Snapshot;
 
 // A key range as abstract-level has it. When both gte and gt (or lte and lt)
 // are set, the inclusive one wins, as abstract-level's sublevels decide it.
@@ -26,6 +29,9 @@ struct IteratorOptions : RangeOptions {
   bool values = true;
   std::string key_encoding;
   std::string value_encoding;
+  // Read from this explicit snapshot (Database::snapshot()) instead of the
+  // database as it is when the iterator is created.
+  std::shared_ptr<Snapshot> snapshot = nullptr;
 };
 
 struct ClearOptions : RangeOptions {
@@ -35,6 +41,8 @@ struct ClearOptions : RangeOptions {
 struct ReadOptions {
   std::string key_encoding;
   std::string value_encoding;
+  // Read from this explicit snapshot (Database::snapshot()).
+  std::shared_ptr<Snapshot> snapshot = nullptr;
 };
 
 struct WriteOptions {
@@ -50,6 +58,16 @@ struct SeekOptions {
 // beneath it, whose own encodings must not apply twice.
 inline const ReadOptions raw_read{"buffer", "buffer"};
 inline const WriteOptions raw_write{"buffer", "buffer"};
+
+// A watch's range and where it starts. limit and reverse do not apply to a
+// watch: leave them as they are.
+struct WatchOptions : RangeOptions {
+  // Resume: deliver the commits after this sequence (Watch::seq() of an
+  // earlier watch). Absent: the commits after the watch starts.
+  std::optional<uint64_t> since;
+  std::string key_encoding;
+  std::string value_encoding;
+};
 
 struct DatabaseOptions {
   std::string key_encoding = "utf8";

@@ -510,6 +510,9 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     target->changed.notify_all();
   }
 
+  template <typename M>
+  void on_reply(M&) {}  // the extension's replies: not used yet
+
   GuestOptions options_;
   mutable std::mutex mutex_;
   bool closed_ = false;

@@ -183,6 +183,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
       on_close(lock, message.id);
       return false;
+    } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
+      return false;  // the extension is not served yet
     } else {
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {

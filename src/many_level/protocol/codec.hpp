@@ -320,7 +320,7 @@ struct Reader {
 
   template <class T>
   void operator()(std::uint32_t field, T& value, bool is_required = false) {
-    // Field numbers here are at most 8, so a 32-bit mask holds them.
+    // Field numbers here are at most 15, so a 32-bit mask holds them.
     if (is_required) required |= 1u << field;
     if (field != number) return;
     found |= 1u << field;
@@ -455,7 +455,9 @@ struct Codec<std::optional<std::string>> {
     }                                            \
   };
 
-MANY_LEVEL_WIRE_SCHEMA(GetRequest, f(1, m.id, kRequired); f(2, m.key, kRequired))
+// Field 15 (snapshot) of the base reads belongs to the extension: it is
+// present only in frames sent to a host that answered Hello.
+MANY_LEVEL_WIRE_SCHEMA(GetRequest, f(1, m.id, kRequired); f(2, m.key, kRequired); f(15, m.snapshot))
 MANY_LEVEL_WIRE_SCHEMA(PutRequest, f(1, m.id, kRequired); f(2, m.key, kRequired); f(3, m.value))
 MANY_LEVEL_WIRE_SCHEMA(DelRequest, f(1, m.id, kRequired); f(2, m.key, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(BatchOp, f(1, m.type, kRequired); f(2, m.key, kRequired); f(3, m.value))
@@ -466,11 +468,11 @@ MANY_LEVEL_WIRE_SCHEMA(IteratorOptions, f(1, m.keys); f(2, m.values); f(3, m.gt)
                        f(5, m.lt); f(6, m.lte); f(7, m.limit); f(8, m.reverse))
 MANY_LEVEL_WIRE_SCHEMA(IteratorRequest, f(1, m.id, kRequired); f(2, m.seq, kRequired);
                        f(3, m.options, kRequired); f(4, m.consumed, kRequired);
-                       f(5, m.bookmark); f(6, m.seek))
+                       f(5, m.bookmark); f(6, m.seek); f(15, m.snapshot))
 MANY_LEVEL_WIRE_SCHEMA(ClearOptions, f(3, m.gt); f(4, m.gte); f(5, m.lt); f(6, m.lte);
                        f(7, m.limit); f(8, m.reverse))
 MANY_LEVEL_WIRE_SCHEMA(ClearRequest, f(1, m.id, kRequired); f(2, m.options))
-MANY_LEVEL_WIRE_SCHEMA(GetManyRequest, f(1, m.id, kRequired); f(2, m.keys))
+MANY_LEVEL_WIRE_SCHEMA(GetManyRequest, f(1, m.id, kRequired); f(2, m.keys); f(15, m.snapshot))
 MANY_LEVEL_WIRE_SCHEMA(IteratorClose, f(1, m.id, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(IteratorAck, f(1, m.id, kRequired); f(2, m.seq, kRequired);
                        f(3, m.consumed, kRequired))
@@ -485,6 +487,32 @@ MANY_LEVEL_WIRE_SCHEMA(GetManyCallback, f(1, m.id, kRequired); f(2, m.error); f(
 MANY_LEVEL_WIRE_SCHEMA(IteratorError, f(1, m.id, kRequired); f(2, m.seq, kRequired);
                        f(3, m.error, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(IteratorEnd, f(1, m.id, kRequired); f(2, m.seq, kRequired))
+
+// The extension (docs/PROTOCOL.md).
+MANY_LEVEL_WIRE_SCHEMA(Hello, f(1, m.version, kRequired); f(2, m.features); f(3, m.token))
+MANY_LEVEL_WIRE_SCHEMA(HasRequest, f(1, m.id, kRequired); f(2, m.keys); f(3, m.snapshot))
+MANY_LEVEL_WIRE_SCHEMA(SnapshotRequest, f(1, m.id, kRequired); f(2, m.snapshot, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(SnapshotRelease, f(1, m.snapshot, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(WatchRange, f(3, m.gt); f(4, m.gte); f(5, m.lt); f(6, m.lte))
+MANY_LEVEL_WIRE_SCHEMA(WatchRequest, f(1, m.id, kRequired); f(2, m.range, kRequired); f(3, m.since))
+MANY_LEVEL_WIRE_SCHEMA(WatchAck, f(1, m.id, kRequired); f(2, m.seq, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(WatchClose, f(1, m.id, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(HostStatsRequest, f(1, m.id, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(HelloReply, f(1, m.version, kRequired); f(2, m.features); f(3, m.seq);
+                       f(4, m.error))
+MANY_LEVEL_WIRE_SCHEMA(HasCallback, f(1, m.id, kRequired); f(2, m.error); f(3, m.found))
+MANY_LEVEL_WIRE_SCHEMA(WatchStarted, f(1, m.id, kRequired); f(2, m.seq, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(Commit, f(1, m.seq, kRequired); f(2, m.ops))
+MANY_LEVEL_WIRE_SCHEMA(WatchData, f(1, m.id, kRequired); f(2, m.commits))
+MANY_LEVEL_WIRE_SCHEMA(WatchError, f(1, m.id, kRequired); f(2, m.error, kRequired))
+MANY_LEVEL_WIRE_SCHEMA(HostConnectionStats, f(1, m.id); f(2, m.address); f(3, m.since_ms);
+                       f(4, m.requests); f(5, m.bytes_in); f(6, m.bytes_out); f(7, m.frames_in);
+                       f(8, m.frames_out); f(9, m.iterators); f(10, m.watches); f(11, m.snapshots);
+                       f(12, m.pending); f(13, m.extended))
+MANY_LEVEL_WIRE_SCHEMA(HostStatsMessage, f(1, m.uptime_ms); f(2, m.connections_total);
+                       f(3, m.connections); f(4, m.database_kind); f(5, m.database_path);
+                       f(6, m.database_bytes); f(7, m.seq); f(8, m.version))
+MANY_LEVEL_WIRE_SCHEMA(HostStatsReply, f(1, m.id, kRequired); f(2, m.error); f(3, m.stats))
 
 #undef MANY_LEVEL_WIRE_SCHEMA
 
@@ -578,29 +606,36 @@ enum class DecodeStatus {
 };
 
 namespace detail {
-template <class Variant, std::size_t... I>
+// The variant's first `base` alternatives have tags 0 .. base-1; the rest are
+// the extension's, from first_extension_tag on.
+template <class Variant, std::size_t base, std::size_t... I>
 DecodeStatus decode_variant(std::string_view payload, Variant& out, std::index_sequence<I...>) {
   using Decoder = bool (*)(std::string_view, Variant&);
   static constexpr Decoder decoders[] = {+[](std::string_view body, Variant& v) {
     return decode(body, v.template emplace<I>());
   }...};
   if (payload.empty()) return DecodeStatus::ignored;
-  const auto tag = static_cast<std::uint8_t>(payload[0]);
-  if (tag >= sizeof...(I)) return DecodeStatus::ignored;
-  return decoders[tag](payload.substr(1), out) ? DecodeStatus::ok : DecodeStatus::malformed;
+  const auto tag = static_cast<std::size_t>(static_cast<std::uint8_t>(payload[0]));
+  std::size_t index = tag;
+  if (tag >= base) {
+    if (tag < first_extension_tag) return DecodeStatus::ignored;
+    index = base + (tag - first_extension_tag);
+  }
+  if (index >= sizeof...(I)) return DecodeStatus::ignored;
+  return decoders[index](payload.substr(1), out) ? DecodeStatus::ok : DecodeStatus::malformed;
 }
 }  // namespace detail
 
-// Decodes a whole payload (tag byte and message) from a guest or from a host.
-// The variant's index is the tag.
+// Decodes a whole payload (tag byte and message) from a guest or from a host,
+// base messages and the extension's alike. Unknown tags are ignored.
 inline DecodeStatus decode_payload(std::string_view payload, GuestMessage& out) {
-  return detail::decode_variant(payload, out,
-                                std::make_index_sequence<std::variant_size_v<GuestMessage>>{});
+  return detail::decode_variant<GuestMessage, base_guest_messages>(
+      payload, out, std::make_index_sequence<std::variant_size_v<GuestMessage>>{});
 }
 
 inline DecodeStatus decode_payload(std::string_view payload, HostMessage& out) {
-  return detail::decode_variant(payload, out,
-                                std::make_index_sequence<std::variant_size_v<HostMessage>>{});
+  return detail::decode_variant<HostMessage, base_host_messages>(
+      payload, out, std::make_index_sequence<std::variant_size_v<HostMessage>>{});
 }
 
 }  // namespace protocol
