@@ -16,6 +16,7 @@
 #include "many_level/chained_batch.hpp"
 #include "many_level/sublevel.hpp"
 #include "many_level/memory_database.hpp"
+#include "many_level/host_stats.hpp"
 
 #include "many_level/protocol/protocol.hpp"
 #include "many_level/transport/session.hpp"
