@@ -11,11 +11,14 @@
 // their own pace, so one slow watcher costs a cursor, never a queue.
 //
 // Nothing is recorded until the first subscriber: a database nobody watches
-// pays one lock and one counter increment a commit. From then on the history is kept (so
-// a watcher that reconnects can resume), bounded in commits and in bytes.
+// pays one lock and one counter increment a commit (and an atomic load to
+// find no listener). From then on the history is kept (so a watcher that
+// reconnects can resume), bounded in commits and in bytes.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -25,9 +28,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "batch_operation.hpp"
+#include "options.hpp"
 #include "range.hpp"
 #include "version.hpp"
 
@@ -47,11 +52,8 @@ struct Commit {
   }
 };
 
-// How much history a feed keeps for watchers that resume.
-struct ChangeHistoryOptions {
-  size_t max_commits = 100000;
-  size_t max_bytes = size_t{64} << 20;
-};
+// ChangeHistoryOptions (how much history a feed keeps) is in options.hpp,
+// beside the DatabaseOptions that carry it.
 
 class ChangeFeed {
  public:
@@ -68,27 +70,47 @@ class ChangeFeed {
   // starts meanwhile cannot miss this commit: it must only build the vector.
   template <typename Build>
   uint64_t publish_with(Build&& operations) {
-    uint64_t seq;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      seq = ++last_;
-      if (recording_) {
-        auto commit = std::make_shared<Commit>();
-        commit->seq = seq;
-        commit->operations = operations();
-        bytes_ += commit->weight();
-        history_.push_back(std::move(commit));
-        trim_locked();
-      } else {
-        first_ = last_ + 1;
-      }
-    }
+    uint64_t seq = record_with(std::forward<Build>(operations));
     notify();
     return seq;
   }
 
   uint64_t publish(std::vector<BatchOperation> operations) {
     return publish_with([&] { return std::move(operations); });
+  }
+
+  // publish_with() in two halves, for a store that records while it holds
+  // a lock of its own (which is what keeps its commits in order): record
+  // there, then notify() once that lock is released, so that no listener
+  // (and no watch callback) runs under it.
+  template <typename Build>
+  uint64_t record_with(Build&& operations) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    uint64_t seq = ++last_;
+    if (recording_) {
+      auto commit = std::make_shared<Commit>();
+      commit->seq = seq;
+      commit->operations = operations();
+      bytes_ += commit->weight();
+      history_.push_back(std::move(commit));
+      trim_locked();
+    } else {
+      first_ = last_ + 1;
+    }
+    return seq;
+  }
+
+  // Runs the listeners, on this thread, with no lock of the feed held. With
+  // none, it costs one atomic load. Calling it more often than there are
+  // commits is harmless: listeners read what is there.
+  void notify() {
+    if (listener_count_.load(std::memory_order_acquire) == 0) return;
+    std::shared_ptr<const Listeners> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      listeners = listeners_;
+    }
+    for (const auto& entry : *listeners) entry->call();
   }
 
   // ---- the readers' side -----------------------------------------------
@@ -127,25 +149,67 @@ class ChangeFeed {
 
   // A listener registration: while it lives, `listener` runs after each
   // commit, on the committing thread, with no lock of the feed held. It must
-  // be quick (typically: schedule a read). Destroying the subscription waits
-  // for a call in progress on another thread; the listener must not destroy
-  // its own subscription.
+  // be quick (typically: schedule a read, or deliver what is new) and must
+  // not throw. It may run on several threads at once, and re-entrantly (if
+  // it writes to the database). Destroying the subscription waits for calls
+  // in progress on other threads; it may be destroyed from inside the
+  // listener itself.
   class Subscription {
    public:
     ~Subscription() {
       if (auto feed = feed_.lock()) feed->unsubscribe(entry_.get());
-      std::lock_guard<std::mutex> lock(entry_->mutex);
-      entry_->listener = nullptr;
+      entry_->disable();
     }
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
 
    private:
     friend class ChangeFeed;
-    struct Entry {
-      std::mutex mutex;
-      Listener listener;
+
+    // One listener and the threads inside it right now.
+    class Entry {
+     public:
+      explicit Entry(Listener listener) : listener_(std::make_shared<Listener>(std::move(listener))) {}
+
+      void call() {
+        std::shared_ptr<Listener> listener;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (!listener_) return;
+          listener = listener_;  // kept alive by this call even if disabled meanwhile
+          calling_.push_back(std::this_thread::get_id());
+        }
+        struct Leave {
+          Entry& entry;
+          ~Leave() { entry.leave(); }
+        } leave{*this};
+        (*listener)();
+      }
+
+      // No call starts after this; returns once those running on other
+      // threads are done (one on this thread is the caller's own frame).
+      void disable() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        listener_.reset();
+        const auto self = std::this_thread::get_id();
+        left_.wait(lock, [&] {
+          return std::all_of(calling_.begin(), calling_.end(), [&](std::thread::id id) { return id == self; });
+        });
+      }
+
+     private:
+      void leave() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        calling_.erase(std::find(calling_.begin(), calling_.end(), std::this_thread::get_id()));
+        left_.notify_all();
+      }
+
+      std::mutex mutex_;
+      std::condition_variable left_;
+      std::shared_ptr<Listener> listener_;
+      std::vector<std::thread::id> calling_;
     };
+
     Subscription(std::weak_ptr<ChangeFeed> feed, std::shared_ptr<Entry> entry)
         : feed_(std::move(feed)), entry_(std::move(entry)) {}
     std::weak_ptr<ChangeFeed> feed_;
@@ -155,15 +219,16 @@ class ChangeFeed {
   // Starts recording (for good: later watchers may resume) and registers a
   // listener. The feed must be owned by a shared_ptr.
   static std::unique_ptr<Subscription> subscribe(const std::shared_ptr<ChangeFeed>& feed, Listener listener) {
-    auto entry = std::make_shared<Subscription::Entry>();
-    entry->listener = std::move(listener);
+    auto entry = std::make_shared<Subscription::Entry>(std::move(listener));
     {
       std::lock_guard<std::mutex> lock(feed->mutex_);
       if (!feed->recording_) {
         feed->recording_ = true;
         feed->first_ = feed->last_ + 1;
       }
-      feed->listeners_.push_back(entry);
+      auto listeners = std::make_shared<Listeners>(*feed->listeners_);
+      listeners->push_back(entry);
+      feed->replace_listeners_locked(std::move(listeners));
     }
     return std::unique_ptr<Subscription>(new Subscription(feed, std::move(entry)));
   }
@@ -177,14 +242,14 @@ class ChangeFeed {
     std::lock_guard<std::mutex> lock(mutex_);
     return bytes_;
   }
-  size_t listeners() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return listeners_.size();
-  }
+  size_t listeners() const { return listener_count_.load(std::memory_order_acquire); }
   const ChangeHistoryOptions& options() const { return options_; }
 
  private:
   using Entry = Subscription::Entry;
+  // Copied on change, so notify() takes a reference under the lock and
+  // calls the listeners outside it without copying the vector.
+  using Listeners = std::vector<std::shared_ptr<Entry>>;
 
   // Commits after `seq` are all known: the next one wanted (seq + 1) is at or
   // after the oldest kept. A seq from the future is refused as too old too:
@@ -200,24 +265,18 @@ class ChangeFeed {
     }
   }
 
-  void unsubscribe(const Entry* entry) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
-                                    [&](const std::shared_ptr<Entry>& e) { return e.get() == entry; }),
-                     listeners_.end());
+  void replace_listeners_locked(std::shared_ptr<const Listeners> listeners) {
+    listener_count_.store(listeners->size(), std::memory_order_release);
+    listeners_ = std::move(listeners);
   }
 
-  void notify() {
-    std::vector<std::shared_ptr<Entry>> listeners;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (listeners_.empty()) return;
-      listeners = listeners_;
+  void unsubscribe(const Entry* entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto listeners = std::make_shared<Listeners>();
+    for (const auto& e : *listeners_) {
+      if (e.get() != entry) listeners->push_back(e);
     }
-    for (const auto& entry : listeners) {
-      std::lock_guard<std::mutex> lock(entry->mutex);
-      if (entry->listener) entry->listener();
-    }
+    replace_listeners_locked(std::move(listeners));
   }
 
   const ChangeHistoryOptions options_;
@@ -227,7 +286,8 @@ class ChangeFeed {
   uint64_t first_ = 1;  // sequence of history_.front() (last_ + 1 when empty)
   size_t bytes_ = 0;
   std::deque<std::shared_ptr<const Commit>> history_;
-  std::vector<std::shared_ptr<Entry>> listeners_;
+  std::shared_ptr<const Listeners> listeners_ = std::make_shared<Listeners>();
+  std::atomic<size_t> listener_count_{0};  // listeners_->size(), read without the lock
 };
 
 // Where a database's changes come from: a feed, and the prefix its keys have

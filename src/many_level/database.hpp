@@ -12,11 +12,13 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "encoding.hpp"
 #include "error.hpp"
 #include "iterator.hpp"
+#include "local_watch.hpp"
 #include "options.hpp"
 #include "snapshot.hpp"
 #include "watch.hpp"
@@ -79,6 +82,124 @@ class ChainedBatch;
 class Sublevel;
 struct SublevelOptions;
 
+namespace detail {
+
+// What Database::watch() puts between a store's watch (local, a guest's, a
+// sublevel's) and the user's callback: it decodes commits, and it lets the
+// database end any kind of watch when it closes (with LEVEL_DATABASE_NOT_OPEN)
+// while keeping watch.hpp's promises: one error at most, and then nothing.
+class WatchGate {
+ public:
+  using Decode = std::function<Commit(const Commit&)>;  // empty: raw bytes go as they are
+
+  WatchGate(WatchCallback callback, Decode decode) : callback_(std::move(callback)), decode_(std::move(decode)) {}
+
+  // The store's watch, once do_watch() returned it.
+  void attach(std::unique_ptr<Watch> inner) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inner_ = std::move(inner);
+  }
+
+  // A call of the store's watch (which never overlaps itself).
+  void deliver(std::optional<Error> error, const Commit& commit) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (over_) return;
+      calling_.push_back(std::this_thread::get_id());
+    }
+    struct Leave {
+      WatchGate& gate;
+      ~Leave() { gate.leave(); }
+    } leave{*this};
+    if (error || !decode_) return pass(std::move(error), commit);
+    std::optional<Commit> decoded;
+    try {
+      decoded = decode_(commit);
+    } catch (const Error& e) {
+      error = e;
+    }
+    if (decoded) return pass(std::nullopt, *decoded);
+    // Undecodable: the watch ends with that error, as any other would.
+    pass(std::move(error), commit);
+    if (auto* inner = inner_watch()) inner->close();
+  }
+
+  // Ends the watch: delivers `error` (if it has not ended already), closes the
+  // store's watch, and returns with no call running on another thread.
+  void end(std::optional<Error> error) {
+    Watch* inner;
+    bool was_over;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      was_over = over_;
+      over_ = true;
+      const auto self = std::this_thread::get_id();
+      left_.wait(lock, [&] {
+        return std::all_of(calling_.begin(), calling_.end(), [&](std::thread::id id) { return id == self; });
+      });
+      inner = inner_.get();
+    }
+    if (inner) inner->close();
+    if (error && !was_over) call(std::move(error), Commit{inner ? inner->seq() : 0, {}});
+  }
+
+  uint64_t seq() {
+    auto* inner = inner_watch();
+    return inner ? inner->seq() : 0;
+  }
+
+ private:
+  // Passes a call on; an error is the last one.
+  void pass(std::optional<Error> error, const Commit& commit) {
+    if (error) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      over_ = true;
+    }
+    call(std::move(error), commit);
+  }
+
+  void call(std::optional<Error> error, const Commit& commit) {
+    try {
+      callback_(std::move(error), commit);
+    } catch (...) {
+      // Dropped, as local_watch.hpp explains: the caller is some writer.
+    }
+  }
+
+  Watch* inner_watch() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inner_.get();
+  }
+
+  void leave() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    calling_.erase(std::find(calling_.begin(), calling_.end(), std::this_thread::get_id()));
+    left_.notify_all();
+  }
+
+  const WatchCallback callback_;
+  const Decode decode_;
+  std::mutex mutex_;
+  std::condition_variable left_;
+  bool over_ = false;                     // ended: nothing more is passed on
+  std::vector<std::thread::id> calling_;  // threads inside deliver()
+  std::unique_ptr<Watch> inner_;
+};
+
+// The Watch that Database::watch() returns.
+class GatedWatch final : public Watch {
+ public:
+  explicit GatedWatch(std::shared_ptr<WatchGate> gate) : gate_(std::move(gate)) {}
+  ~GatedWatch() override { close(); }
+  void close() override { gate_->end(std::nullopt); }
+  uint64_t seq() const override { return gate_->seq(); }
+
+ private:
+  std::shared_ptr<WatchGate> gate_;
+};
+
+}  // namespace detail
+
 class Database {
  public:
   Database(const Database&) = delete;
@@ -120,10 +241,14 @@ class Database {
     lock.lock();
     changed_.wait(lock, [&] { return running_ == 0; });
     auto snapshots = std::move(snapshots_);
+    auto watches = std::move(watches_);
     lock.unlock();
     iterators_->close_all();
     for (auto& weak : snapshots) {
       if (auto snapshot = weak.lock()) snapshot->close();
+    }
+    for (auto& weak : watches) {
+      if (auto gate = weak.lock()) gate->end(Error(codes::database_not_open, "Database closed"));
     }
     std::string failure;
     try {
@@ -276,8 +401,11 @@ class Database {
   // Calls `callback` with every commit that touches the range, from now on
   // (or from options.since), until the returned Watch is closed or
   // destroyed. See watch.hpp for the callback's contract; where it runs
-  // depends on the database (a local store: the committing thread; a guest:
-  // the stream's thread). LEVEL_NOT_SUPPORTED unless supports().watch.
+  // depends on the database (a local store: a committing thread, see
+  // local_watch.hpp; a guest: the stream's thread). Closing the database
+  // ends its watches with LEVEL_DATABASE_NOT_OPEN; do not close it from a
+  // watch callback (the write that runs the callback is still in progress).
+  // LEVEL_NOT_SUPPORTED unless supports().watch.
   std::unique_ptr<Watch> watch(const WatchOptions& options, WatchCallback callback) {
     if (options.limit >= 0 || options.reverse) {
       throw Error(codes::invalid_argument, "limit and reverse do not apply to a watch");
@@ -285,23 +413,35 @@ class Database {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     WatchOptions raw = options;
     static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
-    Operation operation(*this);
-    if (codecs.identity()) return do_watch(raw, std::move(callback));
-    return do_watch(raw, [codecs, callback = std::move(callback)](std::optional<Error> error, const Commit& commit) {
-      if (error) return callback(std::move(error), commit);
-      Commit decoded;
-      decoded.seq = commit.seq;
-      decoded.operations.reserve(commit.operations.size());
-      try {
+    raw.key_encoding = "buffer";
+    raw.value_encoding = "buffer";
+    detail::WatchGate::Decode decode;
+    if (!codecs.identity()) {
+      decode = [codecs](const Commit& commit) {
+        Commit decoded;
+        decoded.seq = commit.seq;
+        decoded.operations.reserve(commit.operations.size());
         for (const auto& op : commit.operations) {
           decoded.operations.push_back({op.type, codecs.key_text(op.key),
                                         op.type == BatchOperation::Type::put ? codecs.value_text(op.value) : ""});
         }
-      } catch (const Error& e) {
-        return callback(e, commit);
-      }
-      callback(std::nullopt, decoded);
-    });
+        return decoded;
+      };
+    }
+    Operation operation(*this);
+    auto gate = std::make_shared<detail::WatchGate>(std::move(callback), std::move(decode));
+    std::weak_ptr<detail::WatchGate> weak = gate;
+    gate->attach(do_watch(raw, [weak](std::optional<Error> error, const Commit& commit) {
+      if (auto gate = weak.lock()) gate->deliver(std::move(error), commit);
+    }));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
+                                    [](const std::weak_ptr<detail::WatchGate>& w) { return w.expired(); }),
+                     watches_.end());
+      watches_.push_back(gate);
+    }
+    return std::make_unique<detail::GatedWatch>(std::move(gate));
   }
 
   // Where this database's commits are published, if anywhere: what a host
@@ -531,6 +671,7 @@ class Database {
   std::shared_ptr<detail::IteratorRegistry> iterators_ = std::make_shared<detail::IteratorRegistry>();
   std::shared_ptr<ChangeFeed> feed_;                // set by stores that publish commits
   std::vector<std::weak_ptr<Snapshot>> snapshots_;  // closed by close(); guarded by mutex_
+  std::vector<std::weak_ptr<detail::WatchGate>> watches_;  // ended by close(); guarded by mutex_
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -540,9 +681,11 @@ class Database {
   std::string open_failure_;
 };
 
-// Until the local watch lands (local_watch.hpp), stores refuse.
-inline std::unique_ptr<Watch> Database::do_watch(const WatchOptions&, WatchCallback) {
-  throw Error(codes::not_supported, "This database has no change feed");
+// A store with a change feed is watched in process (local_watch.hpp).
+inline std::unique_ptr<Watch> Database::do_watch(const WatchOptions& options, WatchCallback callback) {
+  auto source = change_source();
+  if (!source) throw Error(codes::not_supported, "This database has no change feed");
+  return LocalWatch::start(*source, options, options.since, std::move(callback));
 }
 
 MANY_LEVEL_NAMESPACE_END

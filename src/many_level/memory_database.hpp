@@ -1,6 +1,12 @@
 // An in-memory store: an ordered map with copy-on-write snapshots, for tests
 // and embedded use. An iterator shares the map it was created on; the next
 // write copies it once, so iterators see a snapshot and cost O(1) to open.
+// Explicit snapshots (snapshot()) share the map the same way.
+//
+// Every commit is published to the database's change feed (watch()), in
+// commit order: a put or del as itself (a del even of a missing key, as
+// abstract-level emits it), a batch as its operations, a clear as the deletes
+// it did (none: no commit).
 #pragma once
 
 #include <map>
@@ -10,6 +16,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "database.hpp"
 #include "iterator.hpp"
@@ -41,12 +48,22 @@ class MemoryDatabase final : public Database {
   // std::less<> over std::string compares bytes as unsigned, as LevelDB does.
   using Map = std::map<std::string, std::string, std::less<>>;
 
-  explicit MemoryDatabase(DatabaseOptions options = {}) : Database(manifest(), std::move(options)) {}
+  explicit MemoryDatabase(DatabaseOptions options = {}) : Database(manifest(), options) {
+    enable_change_feed(options.change_history);
+  }
   ~MemoryDatabase() override {
     try {
       close();
     } catch (...) {
     }
+  }
+
+  // Bytes of keys and values plus a rough per-entry overhead of the map.
+  StorageInfo storage_info() const override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    uint64_t bytes = 0;
+    for (const auto& [key, value] : *data_) bytes += key.size() + value.size() + kEntryOverhead;
+    return {"memory", "", bytes};
   }
 
  protected:
@@ -62,48 +79,76 @@ class MemoryDatabase final : public Database {
     return data_->find(key) != data_->end();
   }
 
+  // Each write records its commit under the write lock (so the feed's order
+  // is the map's), and notifies watchers once the lock is released.
   void do_put(std::string_view key, std::string_view value) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    writable()[std::string(key)] = std::string(value);
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      writable()[std::string(key)] = std::string(value);
+      feed()->record_with([&] { return std::vector<BatchOperation>{BatchOperation::put(std::string(key), std::string(value))}; });
+    }
+    feed()->notify();
   }
 
   void do_del(std::string_view key) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto& map = writable();
-    auto it = map.find(key);
-    if (it != map.end()) map.erase(it);
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      auto& map = writable();
+      auto it = map.find(key);
+      if (it != map.end()) map.erase(it);
+      feed()->record_with([&] { return std::vector<BatchOperation>{BatchOperation::del(std::string(key))}; });
+    }
+    feed()->notify();
   }
 
   void do_batch(const std::vector<BatchOperation>& operations) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto& map = writable();
-    for (const auto& op : operations) {
-      if (op.type == BatchOperation::Type::put) {
-        map[op.key] = op.value;
-      } else {
-        map.erase(op.key);
+    if (operations.empty()) return;
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      auto& map = writable();
+      for (const auto& op : operations) {
+        if (op.type == BatchOperation::Type::put) {
+          map[op.key] = op.value;
+        } else {
+          map.erase(op.key);
+        }
       }
+      feed()->record_with([&] { return operations; });
     }
+    feed()->notify();
   }
 
   void do_clear(const RangeOptions& options) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto& map = writable();
     KeyRange range = KeyRange::from(options);
     if (range.empty()) return;
-    uint64_t left = options.limit < 0 ? UINT64_MAX : static_cast<uint64_t>(options.limit);
-    if (!options.reverse) {
-      for (auto it = detail::first_in_range(map, range); it != map.end() && left > 0; --left) {
-        if (!range.below_upper(it->first)) break;
-        it = map.erase(it);
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      auto& map = writable();
+      // The deleted keys are moved out of the map's nodes, not copied: the
+      // feed gets them if it records, and they are dropped otherwise.
+      std::vector<BatchOperation> deleted;
+      auto erase = [&](Map::iterator victim) {
+        auto next = std::next(victim);
+        deleted.push_back(BatchOperation::del(std::move(map.extract(victim).key())));
+        return next;
+      };
+      uint64_t left = options.limit < 0 ? UINT64_MAX : static_cast<uint64_t>(options.limit);
+      if (!options.reverse) {
+        for (auto it = detail::first_in_range(map, range); it != map.end() && left > 0; --left) {
+          if (!range.below_upper(it->first)) break;
+          it = erase(it);
+        }
+      } else {
+        for (auto it = detail::past_range(map, range); it != map.begin() && left > 0; --left) {
+          auto victim = std::prev(it);
+          if (!range.above_lower(victim->first)) break;
+          it = erase(victim);
+        }
       }
-    } else {
-      for (auto it = detail::past_range(map, range); it != map.begin() && left > 0; --left) {
-        auto victim = std::prev(it);
-        if (!range.above_lower(victim->first)) break;
-        it = map.erase(victim);
-      }
+      if (deleted.empty()) return;
+      feed()->record_with([&] { return std::move(deleted); });
     }
+    feed()->notify();
   }
 
   std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
@@ -113,15 +158,25 @@ class MemoryDatabase final : public Database {
     return std::make_unique<MapIterator>(data_, options, std::move(key_encoding), std::move(value_encoding));
   }
 
+  std::shared_ptr<Snapshot> do_snapshot() override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return std::make_shared<MapSnapshot>(data_);
+  }
+
   void do_close() override {
     // Like memory-level, data lives as long as the object: reopening keeps it.
   }
 
  private:
+  // What a map node costs beyond its key and value (the tree's pointers and
+  // colour, two string headers, the allocator's rounding): an estimate.
+  static constexpr uint64_t kEntryOverhead = 96;
+
   static Supports manifest() {
     Supports supports;
     supports.permanence = false;
     supports.snapshots = true;
+    supports.explicit_snapshots = true;
     return supports;
   }
 
@@ -187,7 +242,54 @@ class MemoryDatabase final : public Database {
     Map::const_iterator position_;
   };
 
-  std::shared_mutex mutex_;
+  // An explicit snapshot: the map as it was, shared until the next write
+  // copies it (as an iterator shares it). Closing lets the map go; iterators
+  // made from the snapshot hold it themselves.
+  class MapSnapshot final : public Snapshot {
+   public:
+    explicit MapSnapshot(std::shared_ptr<const Map> map) : map_(std::move(map)) {}
+
+   protected:
+    std::optional<std::string> do_get(std::string_view key) override {
+      auto map = held();
+      auto it = map->find(key);
+      if (it == map->end()) return std::nullopt;
+      return it->second;
+    }
+
+    std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
+      auto map = held();
+      std::vector<bool> found;
+      found.reserve(keys.size());
+      for (const auto& key : keys) found.push_back(map->find(key) != map->end());
+      return found;
+    }
+
+    std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
+                                          std::shared_ptr<const Encoding> key_encoding,
+                                          std::shared_ptr<const Encoding> value_encoding) override {
+      return std::make_unique<MapIterator>(held(), options, std::move(key_encoding), std::move(value_encoding));
+    }
+
+    void do_close() override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      map_.reset();
+    }
+
+   private:
+    // The map, kept by the caller for its read: a close() on another thread
+    // meanwhile only drops the snapshot's own reference.
+    std::shared_ptr<const Map> held() {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!map_) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+      return map_;
+    }
+
+    std::mutex mutex_;
+    std::shared_ptr<const Map> map_;
+  };
+
+  mutable std::shared_mutex mutex_;
   std::shared_ptr<Map> data_ = std::make_shared<Map>();
 };
 

@@ -2,10 +2,12 @@
 // options are. An empty encoding name means "the database's default".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "version.hpp"
 
@@ -69,9 +71,24 @@ struct WatchOptions : RangeOptions {
   std::string value_encoding;
 };
 
+// How much of its change feed a database keeps for watchers that resume
+// (see change_feed.hpp): the last commits, bounded in number and in bytes.
+struct ChangeHistoryOptions {
+  size_t max_commits = 100000;
+  size_t max_bytes = size_t{64} << 20;
+};
+
 struct DatabaseOptions {
+  // A constructor rather than an aggregate, so DatabaseOptions{"utf8", "json"}
+  // names the encodings and leaves the rest at their defaults.
+  DatabaseOptions() = default;
+  DatabaseOptions(std::string key_encoding, std::string value_encoding)
+      : key_encoding(std::move(key_encoding)), value_encoding(std::move(value_encoding)) {}
+
   std::string key_encoding = "utf8";
   std::string value_encoding = "utf8";
+  // Stores with a change feed (memory, SQLite) keep this much history.
+  ChangeHistoryOptions change_history;
 };
 
 MANY_LEVEL_NAMESPACE_END

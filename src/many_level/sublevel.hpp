@@ -2,6 +2,12 @@
 // scheme (`!name!`, nested `!a!!b!`), so C++ and Node sublevels of the same
 // data see the same keys. Nesting needs no special code: a sublevel of a
 // sublevel prefixes its keys, and its parent prefixes them again.
+//
+// Snapshots are its root's: snapshot() hands out the parent's (so every
+// sublevel of one root shares them, as abstract-level allows), and reads at a
+// snapshot go to the parent with prefixed keys. A watch is the parent's watch
+// of the sublevel's range, with the prefix taken off the keys: it works over
+// any parent (a local store, a guest), and ends when the parent closes.
 #pragma once
 
 #include <memory>
@@ -29,7 +35,7 @@ class Sublevel final : public Database {
   // byte outside (separator + 1, 127): that reserve is what gives the prefix
   // an upper bound, exactly as in abstract-level.
   Sublevel(Database& parent, std::string_view name, const SublevelOptions& options = {})
-      : Database(parent.supports(), DatabaseOptions{options.key_encoding, options.value_encoding}),
+      : Database(parent.supports(), DatabaseOptions(options.key_encoding, options.value_encoding)),
         parent_(parent) {
     std::string trimmed(name);
     while (!trimmed.empty() && trimmed.front() == options.separator) trimmed.erase(0, 1);
@@ -54,6 +60,15 @@ class Sublevel final : public Database {
   // This sublevel's own prefix, e.g. "!b!" (the parent adds its own, if any).
   const std::string& prefix() const { return prefix_; }
   Database& parent() { return parent_; }
+
+  // The parent's feed, under the parent's prefix and this one's.
+  std::optional<ChangeSource> change_source() override {
+    auto source = parent_.change_source();
+    if (source) source->prefix += prefix_;
+    return source;
+  }
+
+  StorageInfo storage_info() const override { return parent_.storage_info(); }
 
  protected:
   // Passive, as abstract-level's is: a sublevel must not reopen a parent
@@ -104,6 +119,52 @@ class Sublevel final : public Database {
                                               std::move(value_encoding));
   }
 
+  // The root's snapshot: the root owns it, the parent's close() closes it.
+  std::shared_ptr<Snapshot> do_snapshot() override { return parent_.snapshot(); }
+
+  std::optional<std::string> do_get_at(Snapshot& snapshot, std::string_view key) override {
+    return parent_.try_get(prefixed(key), read_at(snapshot));
+  }
+
+  std::vector<std::optional<std::string>> do_get_many_at(Snapshot& snapshot,
+                                                         const std::vector<std::string>& keys) override {
+    return parent_.get_many(prefixed(keys), read_at(snapshot));
+  }
+
+  std::vector<bool> do_has_many_at(Snapshot& snapshot, const std::vector<std::string>& keys) override {
+    return parent_.has_many(prefixed(keys), read_at(snapshot));
+  }
+
+  std::unique_ptr<Iterator> do_iterator_at(Snapshot& snapshot, const IteratorOptions& options,
+                                           std::shared_ptr<const Encoding> key_encoding,
+                                           std::shared_ptr<const Encoding> value_encoding) override {
+    IteratorOptions inner_options = PrefixedIterator::inner_options(options, parent_range(options));
+    inner_options.snapshot = borrowed(snapshot);
+    auto inner = parent_.iterator(inner_options);
+    return std::make_unique<PrefixedIterator>(std::move(inner), prefix_, options, std::move(key_encoding),
+                                              std::move(value_encoding));
+  }
+
+  std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback) override {
+    WatchOptions mapped;
+    static_cast<RangeOptions&>(mapped) = parent_range(options);
+    mapped.limit = -1;
+    mapped.reverse = false;
+    mapped.since = options.since;
+    mapped.key_encoding = "buffer";
+    mapped.value_encoding = "buffer";
+    const size_t strip = prefix_.size();
+    return parent_.watch(mapped, [strip, callback = std::move(callback)](std::optional<Error> error,
+                                                                          const Commit& commit) {
+      if (error) return callback(std::move(error), commit);
+      Commit mine;
+      mine.seq = commit.seq;
+      mine.operations.reserve(commit.operations.size());
+      for (const auto& op : commit.operations) mine.operations.push_back({op.type, op.key.substr(strip), op.value});
+      callback(std::nullopt, mine);
+    });
+  }
+
  private:
   std::string prefixed(std::string_view key) const {
     std::string out;
@@ -117,6 +178,20 @@ class Sublevel final : public Database {
     out.reserve(keys.size());
     for (const auto& key : keys) out.push_back(prefixed(key));
     return out;
+  }
+
+  // Raw bytes at `snapshot`, which the caller holds for the whole call.
+  static ReadOptions read_at(Snapshot& snapshot) {
+    ReadOptions options = raw_read;
+    options.snapshot = borrowed(snapshot);
+    return options;
+  }
+
+  // A shared_ptr that does not own: reads take the snapshot by shared_ptr,
+  // and Database::snapshot()'s caller owns it for as long as the read runs
+  // (an iterator made at a snapshot does not need the object afterwards).
+  static std::shared_ptr<Snapshot> borrowed(Snapshot& snapshot) {
+    return std::shared_ptr<Snapshot>(std::shared_ptr<Snapshot>(), &snapshot);
   }
 
   // The user's range inside this sublevel, as a range of the parent: the
