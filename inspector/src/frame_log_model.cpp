@@ -118,7 +118,7 @@ QVariant FrameLogModel::data(const QModelIndex& index, int role) const {
         case DirectionColumn: return directionText(f.direction);
         case TagColumn: return QString::fromStdString(f.tag_name);
         case IdColumn: return f.id ? QVariant(*f.id) : QVariant(QString());
-        case SeqColumn: return f.seq ? QVariant(*f.seq) : QVariant(QString());
+        case SeqColumn: return f.seq ? QVariant::fromValue<qulonglong>(*f.seq) : QVariant(QString());
         case SizeColumn: return QVariant::fromValue<qulonglong>(f.payload_size);
         case SummaryColumn: return QString::fromStdString(f.summary);
       }

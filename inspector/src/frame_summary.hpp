@@ -30,8 +30,8 @@ struct FrameSummary {
   std::string tag_name;      // "put", "iteratorData", ... or "unknown"
   bool malformed = false;    // a known tag whose message failed to decode
   bool truncated = false;    // too large to keep whole: only its size is known
-  std::optional<uint32_t> id;
-  std::optional<uint32_t> seq;
+  std::optional<uint32_t> id;   // a request, iterator, watch or snapshot id
+  std::optional<uint64_t> seq;  // an iterator's seq, or a commit sequence (watches)
   size_t payload_size = 0;   // bytes after the length prefix
   size_t items = 0;          // keys/values carried (data, getMany, batch)
   std::string summary;       // one line
@@ -53,13 +53,19 @@ inline void add_bound(std::string& out, const char* name, const std::optional<st
   if (bound) out += std::string(" ") + name + "=" + quote_bytes(*bound);
 }
 
+template <typename Range>
+std::string bounds_text(const Range& range) {
+  std::string out;
+  add_bound(out, "gt", range.gt);
+  add_bound(out, "gte", range.gte);
+  add_bound(out, "lt", range.lt);
+  add_bound(out, "lte", range.lte);
+  return out;
+}
+
 template <typename Options>
 std::string range_text(const Options& options) {
-  std::string out;
-  add_bound(out, "gt", options.gt);
-  add_bound(out, "gte", options.gte);
-  add_bound(out, "lt", options.lt);
-  add_bound(out, "lte", options.lte);
+  std::string out = bounds_text(options);
   if (options.limit >= 0) out += " limit=" + std::to_string(options.limit);
   if (options.reverse) out += " reverse";
   return out;
@@ -150,6 +156,117 @@ inline void describe(FrameSummary& f, const many_level::protocol::IteratorError&
 }
 inline void describe(FrameSummary& f, const many_level::protocol::IteratorEnd& m) { f.seq = m.seq; }
 
+// ---- the extension ----------------------------------------------------------
+
+inline std::string list_text(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) out += (out.empty() ? "" : ",") + word;
+  return out.empty() ? "-" : out;
+}
+
+inline std::string snapshot_text(const std::optional<uint32_t>& snapshot) {
+  return snapshot ? " snapshot=" + std::to_string(*snapshot) : std::string();
+}
+
+inline void describe(FrameSummary& f, const many_level::protocol::Hello& m) {
+  f.summary = "version=" + std::to_string(m.version) + " features=" + list_text(m.features);
+  if (m.token) f.summary += " token=(" + size_text(m.token->size()) + ")";
+}
+inline void describe(FrameSummary& f, const many_level::protocol::HasRequest& m) {
+  f.items = m.keys.size();
+  f.summary = std::to_string(m.keys.size()) + " keys" + snapshot_text(m.snapshot);
+  for (size_t i = 0; i < m.keys.size() && i < kDetailItems; ++i) f.detail += quote_bytes(m.keys[i]) + "\n";
+}
+inline void describe(FrameSummary& f, const many_level::protocol::SnapshotRequest& m) {
+  f.summary = "snapshot=" + std::to_string(m.snapshot);
+}
+inline void describe(FrameSummary& f, const many_level::protocol::SnapshotRelease& m) {
+  f.summary = "snapshot=" + std::to_string(m.snapshot);
+}
+inline void describe(FrameSummary& f, const many_level::protocol::WatchRequest& m) {
+  const std::string bounds = bounds_text(m.range);
+  f.summary = bounds.empty() ? "everything" : "range:" + bounds;
+  if (m.since) {
+    f.seq = *m.since;
+    f.summary += " since=" + std::to_string(*m.since);
+  }
+}
+inline void describe(FrameSummary& f, const many_level::protocol::WatchAck& m) {
+  f.seq = m.seq;
+  f.summary = "up to seq " + std::to_string(m.seq);
+}
+inline void describe(FrameSummary&, const many_level::protocol::WatchClose&) {}
+inline void describe(FrameSummary&, const many_level::protocol::HostStatsRequest&) {}
+inline void describe(FrameSummary& f, const many_level::protocol::HelloReply& m) {
+  if (m.error) {
+    f.summary = "error " + *m.error;
+    return;
+  }
+  f.seq = m.seq;
+  f.summary = "version=" + std::to_string(m.version) + " features=" + list_text(m.features) +
+              " seq=" + std::to_string(m.seq);
+}
+inline void describe(FrameSummary& f, const many_level::protocol::HasCallback& m) {
+  if (m.error && !m.error->empty()) {
+    f.summary = "error " + *m.error;
+    return;
+  }
+  f.items = m.found.size();
+  size_t found = 0;
+  for (char byte : m.found) found += byte != 0 ? 1 : 0;
+  f.summary = std::to_string(m.found.size()) + " keys, " + std::to_string(found) + " found";
+}
+inline void describe(FrameSummary& f, const many_level::protocol::WatchStarted& m) {
+  f.seq = m.seq;
+  f.summary = "after seq " + std::to_string(m.seq);
+}
+inline void describe(FrameSummary& f, const many_level::protocol::WatchData& m) {
+  size_t ops = 0;
+  for (const auto& commit : m.commits) ops += commit.ops.size();
+  f.items = ops;
+  if (!m.commits.empty()) f.seq = m.commits.back().seq;
+  f.summary = std::to_string(m.commits.size()) + " commits, " + std::to_string(ops) + " ops";
+  if (!m.commits.empty()) {
+    f.summary += ", seq " + std::to_string(m.commits.front().seq) + ".." + std::to_string(m.commits.back().seq);
+  }
+  size_t listed = 0;
+  for (const auto& commit : m.commits) {
+    for (const auto& op : commit.ops) {
+      if (listed++ == kDetailItems) {
+        f.detail += "…\n";
+        return;
+      }
+      const bool put = op.type == many_level::protocol::BatchOp::Type::put;
+      f.detail += "#" + std::to_string(commit.seq) + (put ? " put " : " del ") + quote_bytes(op.key);
+      if (put) f.detail += " = " + quote_bytes(op.value.value_or(""));
+      f.detail += "\n";
+    }
+  }
+}
+inline void describe(FrameSummary& f, const many_level::protocol::WatchError& m) { f.summary = "error " + m.error; }
+inline void describe(FrameSummary& f, const many_level::protocol::HostStatsReply& m) {
+  if (m.error && !m.error->empty()) {
+    f.summary = "error " + *m.error;
+  } else if (m.stats) {
+    f.items = m.stats->connections.size();
+    f.summary = std::to_string(m.stats->connections.size()) + " connections, seq " + std::to_string(m.stats->seq);
+  }
+}
+
+// The id a message carries, for the log's id column and its id=N filter: a
+// snapshot release names its snapshot; a hello has none.
+template <typename M>
+std::optional<uint32_t> id_of(const M& m) {
+  if constexpr (std::is_same_v<M, many_level::protocol::SnapshotRelease>) {
+    return m.snapshot;
+  } else if constexpr (std::is_same_v<M, many_level::protocol::Hello> ||
+                       std::is_same_v<M, many_level::protocol::HelloReply>) {
+    return std::nullopt;
+  } else {
+    return m.id;
+  }
+}
+
 template <typename Variant>
 void describe_variant(FrameSummary& f, std::string_view payload) {
   Variant message;
@@ -162,7 +279,7 @@ void describe_variant(FrameSummary& f, std::string_view payload) {
   }
   std::visit(
       [&](const auto& m) {
-        f.id = m.id;
+        f.id = id_of(m);
         describe(f, m);
       },
       message);
@@ -183,10 +300,10 @@ inline FrameSummary summarize(FrameDirection direction, std::string_view payload
   }
   f.tag = static_cast<unsigned char>(payload[0]);
   if (direction == FrameDirection::out) {
-    f.tag_name = f.tag <= 9 ? protocol::tag_name(static_cast<protocol::GuestTag>(f.tag)) : "unknown";
+    f.tag_name = protocol::tag_name(static_cast<protocol::GuestTag>(f.tag));
     detail::describe_variant<protocol::GuestMessage>(f, payload);
   } else {
-    f.tag_name = f.tag <= 4 ? protocol::tag_name(static_cast<protocol::HostTag>(f.tag)) : "unknown";
+    f.tag_name = protocol::tag_name(static_cast<protocol::HostTag>(f.tag));
     if (f.tag == static_cast<int>(protocol::HostTag::iterator_data)) {
       // The bulk of the traffic: decoded into views, without copying entries.
       protocol::IteratorDataView data;

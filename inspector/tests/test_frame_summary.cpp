@@ -38,7 +38,7 @@ class TestFrameSummary : public QObject {
     iterator.bookmark = "m";
     f = inspector::summarize(FrameDirection::out, payload(iterator));
     QCOMPARE(f.tag_name, std::string("iterator"));
-    QCOMPARE(f.seq, std::optional<uint32_t>(2));
+    QCOMPARE(f.seq, std::optional<uint64_t>(2));
     QCOMPARE(f.summary, std::string("keys gte=\"a\" limit=10 bookmark=\"m\""));
 
     f = inspector::summarize(FrameDirection::out, payload(protocol::IteratorAck{3, 2, 41}));
@@ -71,7 +71,44 @@ class TestFrameSummary : public QObject {
 
     f = inspector::summarize(FrameDirection::in, payload(protocol::IteratorEnd{3, 1}));
     QCOMPARE(f.tag_name, std::string("iteratorEnd"));
-    QCOMPARE(f.seq, std::optional<uint32_t>(1));
+    QCOMPARE(f.seq, std::optional<uint64_t>(1));
+  }
+
+  // The extension's frames: negotiation, a watch and its commits, a snapshot.
+  void extensionMessages() {
+    auto f = inspector::summarize(FrameDirection::out, payload(protocol::Hello{1, {"has", "watch"}, std::nullopt}));
+    QCOMPARE(f.tag_name, std::string("hello"));
+    QVERIFY(!f.id);
+    QCOMPARE(f.summary, std::string("version=1 features=has,watch"));
+
+    protocol::WatchRequest watch;
+    watch.id = 4;
+    watch.range.gte = "!a!";
+    watch.since = 17;
+    f = inspector::summarize(FrameDirection::out, payload(watch));
+    QCOMPARE(f.tag_name, std::string("watch"));
+    QCOMPARE(f.id, std::optional<uint32_t>(4));
+    QCOMPARE(f.summary, std::string("range: gte=\"!a!\" since=17"));
+
+    f = inspector::summarize(FrameDirection::out, payload(protocol::SnapshotRelease{6}));
+    QCOMPARE(f.tag_name, std::string("snapshotRelease"));
+    QCOMPARE(f.id, std::optional<uint32_t>(6));  // the snapshot's id, so id=6 finds it
+
+    protocol::WatchData data;
+    data.id = 4;
+    data.commits.push_back({18, {{protocol::BatchOp::Type::put, "!a!k", std::string("v")}}});
+    data.commits.push_back({20, {{protocol::BatchOp::Type::del, "!a!j", std::nullopt},
+                                 {protocol::BatchOp::Type::del, "!a!k", std::nullopt}}});
+    f = inspector::summarize(FrameDirection::in, payload(data));
+    QCOMPARE(f.tag_name, std::string("watchData"));
+    QCOMPARE(f.seq, std::optional<uint64_t>(20));
+    QCOMPARE(f.items, size_t(3));
+    QCOMPARE(f.summary, std::string("2 commits, 3 ops, seq 18..20"));
+    QVERIFY(f.detail.find("#18 put \"!a!k\" = \"v\"") != std::string::npos);
+    QVERIFY(f.detail.find("#20 del \"!a!j\"") != std::string::npos);
+
+    f = inspector::summarize(FrameDirection::in, payload(protocol::WatchError{4, "LEVEL_WATCH_TOO_OLD"}));
+    QCOMPARE(f.summary, std::string("error LEVEL_WATCH_TOO_OLD"));
   }
 
   void oddPayloads() {
