@@ -25,6 +25,12 @@ if(MANY_LEVEL_WITH_SQLITE)
 else()
   set(MANY_LEVEL_PACKAGE_WITH_SQLITE OFF)
 endif()
+# And OpenSSL likewise.
+if(MANY_LEVEL_WITH_OPENSSL)
+  set(MANY_LEVEL_PACKAGE_WITH_OPENSSL ON)
+else()
+  set(MANY_LEVEL_PACKAGE_WITH_OPENSSL OFF)
+endif()
 configure_package_config_file(cmake/many_levelConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/many_levelConfig.cmake
   INSTALL_DESTINATION ${MANY_LEVEL_CONFIG_DIR})

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config python3
   libsqlite3-dev sqlite3
+  libssl-dev openssl
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev
   libgtest-dev libgmock-dev

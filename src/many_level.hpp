@@ -3,7 +3,8 @@
 // package many-level 2.0.0. This is the one header users include.
 //
 // Optional parts: define MANY_LEVEL_NO_SQLITE before including to leave out
-// SqliteDatabase (and the need for SQLite's headers and library).
+// SqliteDatabase (and the need for SQLite's headers and library), and
+// MANY_LEVEL_NO_OPENSSL to leave out TLS (and OpenSSL's).
 #pragma once
 
 #include "many_level/version.hpp"
@@ -28,6 +29,9 @@
 #include "many_level/host/host.hpp"
 #include "many_level/guest/guest.hpp"
 #include "many_level/guest/connector.hpp"
+#ifndef MANY_LEVEL_NO_OPENSSL
+#include "many_level/transport/tls.hpp"
+#endif
 #ifndef MANY_LEVEL_NO_SQLITE
 #include "many_level/sqlite_database.hpp"
 #endif

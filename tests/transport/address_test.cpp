@@ -54,6 +54,34 @@ TEST(AddressParse, FormatsBackToTheSameText) {
   EXPECT_EQ(Address::unix_socket("/a").to_string(), "unix:/a");
 }
 
+TEST(AddressParse, TlsIsTcpThatWantsTls) {
+  Address tls = parse_address("tls://db.example.com:9443");
+  EXPECT_TRUE(tls.is_tcp());
+  EXPECT_TRUE(tls.tls);
+  EXPECT_EQ(tls.host, "db.example.com");
+  EXPECT_EQ(tls.port, 9443);
+  EXPECT_FALSE(parse_address("tcp://db.example.com:9443").tls);
+  EXPECT_NE(tls, parse_address("tcp://db.example.com:9443"));
+  EXPECT_EQ(tls, parse_address("tcp://db.example.com:9443").with_tls());
+  EXPECT_EQ(tls.with_tls(false), parse_address("tcp://db.example.com:9443"));
+  EXPECT_FALSE(Address::unix_socket("/a").with_tls().tls);  // TLS only rides on TCP here
+
+  for (const char* text : {"tls://127.0.0.1:1", "tls://[::1]:8080", "tls://localhost:0"}) {
+    EXPECT_EQ(parse_address(text).to_string(), text);
+  }
+  for (const char* text : {"tls://", "tls://host", "tls://[::1]", "TLS://host:1", "tls:/host:1", "tls:unix"}) {
+    EXPECT_THROW(parse_address(text), Error) << text;
+  }
+}
+
+TEST(AddressListen, TlsListensAndConnectsAsTcpAndKeepsSaying) {
+  ListeningSocket listener = many_level::listen_on(parse_address("tls://127.0.0.1:0"));
+  EXPECT_TRUE(listener.address().tls);
+  EXPECT_EQ(listener.address().to_string(), "tls://127.0.0.1:" + std::to_string(listener.address().port));
+  UniqueFd client = many_level::connect_to(listener.address());
+  EXPECT_EQ(many_level::peer_address(client.get()), listener.address().with_tls(false));
+}
+
 TEST(AddressParse, RejectsEverythingElse) {
   const std::vector<std::string> bad = {
       "",
@@ -91,7 +119,8 @@ TEST(AddressParse, RejectsEverythingElse) {
       ADD_FAILURE() << "accepted \"" << text << "\"";
     } catch (const Error& error) {
       EXPECT_EQ(error.code(), codes::invalid_argument) << text;
-      EXPECT_NE(std::string(error.what()).find("expected tcp://HOST:PORT or unix:PATH, got \""), std::string::npos)
+      EXPECT_NE(std::string(error.what()).find("expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH, got \""),
+                std::string::npos)
           << error.what();
     }
   }

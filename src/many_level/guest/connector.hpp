@@ -36,6 +36,9 @@ struct ConnectorOptions {
   std::chrono::milliseconds max_backoff{5000};
   // Called on the connector's thread; must not block for long.
   std::function<void(const ConnectorEvent&)> on_event;
+  // Wraps each new stream's session before it is pumped; a tls:// address
+  // needs one (transport/tls.hpp: wrap_session = tls_wrapper(context)).
+  std::function<std::shared_ptr<Session>(std::shared_ptr<Session>, const Address&)> wrap_session;
 };
 
 class Connector {
@@ -44,6 +47,9 @@ class Connector {
   // the connector.
   Connector(Guest& guest, Address address, ConnectorOptions options = {})
       : guest_(guest), address_(std::move(address)), options_(std::move(options)) {
+    if (address_.tls && !options_.wrap_session) {
+      throw Error(codes::invalid_argument, address_.to_string() + " wants TLS: set ConnectorOptions::wrap_session");
+    }
     thread_ = std::thread([this] { run(); });
   }
 
@@ -95,6 +101,7 @@ class Connector {
       try {
         auto fd = connect_to(address_, options_.connect_timeout);
         session = guest_.connect();
+        if (options_.wrap_session) session = options_.wrap_session(session, address_);
         connection = FdConnection(std::move(fd), *session, [&, this](const std::string& why) {
           std::lock_guard<std::mutex> lock(mutex_);
           dropped = true;

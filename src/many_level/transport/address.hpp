@@ -1,7 +1,13 @@
 // Where a host listens and a guest connects: `tcp://HOST:PORT` (IPv4, IPv6 in
-// brackets, or a name resolved with getaddrinfo) and `unix:PATH`. Parsing and
-// formatting, plus the sockets behind them: listen, connect with a timeout,
-// and the address actually bound (port 0 becomes the real port).
+// brackets, or a name resolved with getaddrinfo), `tls://HOST:PORT` (the same
+// TCP socket, carrying TLS) and `unix:PATH`. Parsing and formatting, plus the
+// sockets behind them: listen, connect with a timeout, and the address
+// actually bound (port 0 becomes the real port).
+//
+// A tls:// address only says that its stream wants TLS: the sockets here are
+// plain TCP either way, and whoever attaches a session to one wraps it
+// (transport/tls.hpp: listen_tls() for an EventLoop, tls_wrapper() for a
+// Connector, TlsSession for anything else).
 #pragma once
 
 #include <arpa/inet.h>
@@ -37,6 +43,7 @@ struct Address {
   std::string host;  // tcp: a name or a literal, IPv6 without brackets
   std::uint16_t port = 0;
   std::string path;  // unix_socket
+  bool tls = false;  // tcp only: the stream carries TLS (tls://HOST:PORT)
 
   static Address tcp(std::string host, std::uint16_t port) {
     Address address;
@@ -52,18 +59,27 @@ struct Address {
     return address;
   }
 
+  // The same TCP address, wanting TLS or not.
+  Address with_tls(bool wants_tls = true) const {
+    Address address = *this;
+    address.tls = wants_tls && is_tcp();
+    return address;
+  }
+
+  // True for tls:// too: TLS rides on a TCP socket.
   bool is_tcp() const { return kind == Kind::tcp; }
   bool is_unix() const { return kind == Kind::unix_socket; }
 
   // The form parse_address() reads back.
   std::string to_string() const {
     if (is_unix()) return "unix:" + path;
-    if (host.find(':') != std::string::npos) return "tcp://[" + host + "]:" + std::to_string(port);
-    return "tcp://" + host + ":" + std::to_string(port);
+    const char* scheme = tls ? "tls://" : "tcp://";
+    if (host.find(':') != std::string::npos) return scheme + ("[" + host + "]:") + std::to_string(port);
+    return scheme + host + ":" + std::to_string(port);
   }
 
   friend bool operator==(const Address& a, const Address& b) {
-    return a.kind == b.kind && a.host == b.host && a.port == b.port && a.path == b.path;
+    return a.kind == b.kind && a.host == b.host && a.port == b.port && a.path == b.path && a.tls == b.tls;
   }
   friend bool operator!=(const Address& a, const Address& b) { return !(a == b); }
 };
@@ -71,14 +87,14 @@ struct Address {
 namespace detail {
 
 [[noreturn]] inline void bad_address(std::string_view text, const char* why) {
-  throw Error(codes::invalid_argument, "expected tcp://HOST:PORT or unix:PATH, got \"" +
+  throw Error(codes::invalid_argument, "expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH, got \"" +
                                            std::string(text) + "\" (" + why + ")");
 }
 
 }  // namespace detail
 
-// Throws Error(LEVEL_INVALID_ARGUMENT) on anything that is not one of the two
-// forms. Names are checked for shape only; they are resolved on use.
+// Throws Error(LEVEL_INVALID_ARGUMENT) on anything that is not one of the
+// three forms. Names are checked for shape only; they are resolved on use.
 // `unix:@NAME` is Linux's abstract namespace: no file, gone with its socket.
 inline Address parse_address(std::string_view text) {
   using detail::bad_address;
@@ -90,7 +106,8 @@ inline Address parse_address(std::string_view text) {
     if (path.size() >= sizeof(sockaddr_un{}.sun_path)) bad_address(text, "path longer than 107 bytes");
     return Address::unix_socket(std::string(path));
   }
-  if (!starts_with("tcp://")) bad_address(text, "unknown scheme");
+  const bool tls = starts_with("tls://");
+  if (!tls && !starts_with("tcp://")) bad_address(text, "unknown scheme");
 
   std::string_view rest = text.substr(6);
   std::string_view host;
@@ -125,7 +142,7 @@ inline Address parse_address(std::string_view text) {
     number = number * 10 + static_cast<unsigned long>(c - '0');
   }
   if (number > 65535) bad_address(text, "port out of range");
-  return Address::tcp(std::string(host), static_cast<std::uint16_t>(number));
+  return Address::tcp(std::string(host), static_cast<std::uint16_t>(number)).with_tls(tls);
 }
 
 // The address in a sockaddr (what getsockname/getpeername/accept give).
@@ -303,7 +320,7 @@ class ListeningSocket {
     if (::listen(socket.fd_.get(), backlog) < 0) {
       throw detail::errno_error("cannot listen on " + address.to_string());
     }
-    socket.address_ = local_address(socket.fd_.get());
+    socket.address_ = local_address(socket.fd_.get()).with_tls(address.tls);
     return socket;
   }
 
