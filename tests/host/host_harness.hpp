@@ -160,8 +160,18 @@ inline proto::IteratorRequest iterator_request(uint32_t id, proto::IteratorOptio
   return request;
 }
 
+// The id a message answers (a request's, an iterator's or a watch's); 0 for HelloReply, which has none.
+template <class M>
+uint32_t message_id(const M& m) {
+  if constexpr (std::is_same_v<M, proto::HelloReply>) {
+    return 0;
+  } else {
+    return m.id;
+  }
+}
+
 inline uint32_t id_of(const proto::HostMessage& message) {
-  return std::visit([](const auto& m) { return m.id; }, message);
+  return std::visit([](const auto& m) { return message_id(m); }, message);
 }
 
 // The seq of an iterator message; nullopt for callbacks.
@@ -176,7 +186,7 @@ inline std::string describe(const proto::HostMessage& message) {
   return std::visit(
       [](const auto& m) -> std::string {
         using T = std::decay_t<decltype(m)>;
-        std::string text = std::string(proto::tag_name(T::tag)) + "{id " + std::to_string(m.id);
+        std::string text = std::string(proto::tag_name(T::tag)) + "{id " + std::to_string(message_id(m));
         if constexpr (std::is_same_v<T, proto::IteratorData>) {
           text += ", seq " + std::to_string(m.seq) + ", " + std::to_string(m.data.size()) + " items";
         } else if constexpr (std::is_same_v<T, proto::IteratorEnd>) {
@@ -189,6 +199,21 @@ inline std::string describe(const proto::HostMessage& message) {
         } else if constexpr (std::is_same_v<T, proto::GetManyCallback>) {
           if (m.error) text += ", error " + *m.error;
           text += ", " + std::to_string(m.values.size()) + " values";
+        } else if constexpr (std::is_same_v<T, proto::HelloReply>) {
+          text += ", version " + std::to_string(m.version) + ", seq " + std::to_string(m.seq);
+          for (const auto& feature : m.features) text += ", " + feature;
+        } else if constexpr (std::is_same_v<T, proto::HasCallback>) {
+          if (m.error) text += ", error " + *m.error;
+          text += ", found " + to_hex(m.found);
+        } else if constexpr (std::is_same_v<T, proto::WatchStarted>) {
+          text += ", seq " + std::to_string(m.seq);
+        } else if constexpr (std::is_same_v<T, proto::WatchData>) {
+          text += ", " + std::to_string(m.commits.size()) + " commits";
+          if (!m.commits.empty()) text += " up to seq " + std::to_string(m.commits.back().seq);
+        } else if constexpr (std::is_same_v<T, proto::WatchError>) {
+          text += ", " + m.error;
+        } else if constexpr (std::is_same_v<T, proto::HostStatsReply>) {
+          if (m.error) text += ", error " + *m.error;
         }
         return text + "}";
       },
@@ -506,7 +531,11 @@ class Gate {
 // to make them fail.
 class ControlledDatabase final : public Database {
  public:
-  ControlledDatabase() : Database(manifest(), DatabaseOptions{"buffer", "buffer"}) {}
+  // With `explicit_snapshots`, snapshot() wraps the inner database's and
+  // counts them; without, it is refused (LEVEL_NOT_SUPPORTED) as by a store
+  // that has none. It never has a change feed.
+  explicit ControlledDatabase(bool explicit_snapshots = false)
+      : Database(manifest(explicit_snapshots), DatabaseOptions{"buffer", "buffer"}) {}
 
   ~ControlledDatabase() override {
     open_all_gates();
@@ -532,6 +561,8 @@ class ControlledDatabase final : public Database {
 
   std::atomic<int> iterators_created{0};
   std::atomic<int> iterators_closed{0};
+  std::atomic<int> snapshots_made{0};
+  std::atomic<int> snapshots_closed{0};
 
   void open_all_gates() {
     get_gate.open();
@@ -592,7 +623,49 @@ class ControlledDatabase final : public Database {
                                                 std::move(inner));
   }
 
+  std::shared_ptr<Snapshot> do_snapshot() override {
+    if (!supports().explicit_snapshots) return Database::do_snapshot();
+    auto snapshot = std::make_shared<ControlledSnapshot>(*this, inner_.snapshot());
+    ++snapshots_made;
+    return snapshot;
+  }
+
  private:
+  // A snapshot of the inner database, read through the same gates.
+  class ControlledSnapshot final : public Snapshot {
+   public:
+    ControlledSnapshot(ControlledDatabase& db, std::shared_ptr<Snapshot> inner) : db_(db), inner_(std::move(inner)) {}
+
+   protected:
+    std::optional<std::string> do_get(std::string_view key) override {
+      db_.get_gate.pass();
+      ReadOptions options = kRawRead;
+      options.snapshot = inner_;
+      return db_.inner_.try_get(key, options);
+    }
+
+    std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
+                                          std::shared_ptr<const Encoding> value_encoding) override {
+      IteratorOptions inner_options = options;
+      inner_options.key_encoding = "buffer";
+      inner_options.value_encoding = "buffer";
+      inner_options.snapshot = inner_;
+      auto inner = db_.inner_.iterator(inner_options);
+      ++db_.iterators_created;
+      return std::make_unique<ControlledIterator>(db_, options, std::move(key_encoding), std::move(value_encoding),
+                                                  std::move(inner));
+    }
+
+    void do_close() override {
+      inner_->close();
+      ++db_.snapshots_closed;
+    }
+
+   private:
+    ControlledDatabase& db_;
+    std::shared_ptr<Snapshot> inner_;
+  };
+
   class ControlledIterator final : public Iterator {
    public:
     ControlledIterator(ControlledDatabase& db, const IteratorOptions& options,
@@ -633,9 +706,10 @@ class ControlledDatabase final : public Database {
     bool released_ = false;
   };
 
-  static Supports manifest() {
+  static Supports manifest(bool explicit_snapshots) {
     Supports supports;
     supports.snapshots = true;
+    supports.explicit_snapshots = explicit_snapshots;
     return supports;
   }
 
@@ -695,6 +769,11 @@ struct Rig {
   explicit Rig(HostOptions options = {}, size_t threads = 4)
       : db(make_db()), host(std::make_unique<Host>(db, std::move(options), threads)) {}
 
+  // With the database made from `db_argument` (its options, say).
+  template <class DbArgument>
+  Rig(HostOptions options, size_t threads, DbArgument&& db_argument)
+      : db(std::forward<DbArgument>(db_argument)), host(std::make_unique<Host>(db, std::move(options), threads)) {}
+
   ~Rig() { shutdown(); }
 
   void shutdown() {
@@ -702,7 +781,9 @@ struct Rig {
     host.reset();
   }
 
-  std::unique_ptr<FakeGuest> guest() { return std::make_unique<FakeGuest>(host->create_session()); }
+  std::unique_ptr<FakeGuest> guest(std::string address = {}) {
+    return std::make_unique<FakeGuest>(host->create_session(std::move(address)));
+  }
 
  private:
   static Db make_db() {
@@ -750,6 +831,135 @@ inline bool has_end(const FakeGuest& guest, uint32_t id, uint32_t seq) {
     if (end.id == id && end.seq == seq) return true;
   }
   return false;
+}
+
+}  // namespace host_test
+
+namespace host_test {
+
+// ---- the extension ------------------------------------------------------------
+
+inline proto::Hello hello() { return proto::Hello{1, {"has", "snapshots", "watch", "stats"}, std::nullopt}; }
+
+inline size_t count_hello_replies(const FakeGuest& guest) { return guest.all_of<proto::HelloReply>().size(); }
+
+// Says Hello and waits for the answer: the stream is extended from then on.
+inline proto::HelloReply say_hello(FakeGuest& guest) {
+  size_t before = count_hello_replies(guest);
+  guest.send(hello());
+  if (!guest.wait_until([&] { return count_hello_replies(guest) > before; })) {
+    ADD_FAILURE() << "no HelloReply; received:" << guest.transcript();
+    return {};
+  }
+  return guest.all_of<proto::HelloReply>().back();
+}
+
+inline proto::WatchRequest watch_request(uint32_t id, proto::WatchRange range = {},
+                                         std::optional<uint64_t> since = std::nullopt) {
+  return proto::WatchRequest{id, std::move(range), since};
+}
+
+inline proto::WatchRange watch_range(std::optional<std::string> gte, std::optional<std::string> lt) {
+  proto::WatchRange range;
+  range.gte = std::move(gte);
+  range.lt = std::move(lt);
+  return range;
+}
+
+// A commit as text, to compare: "put a=1, del b".
+inline std::string describe(const proto::Commit& commit) {
+  std::string text;
+  for (const auto& op : commit.ops) {
+    if (!text.empty()) text += ", ";
+    if (op.type == proto::BatchOp::Type::put) {
+      text += "put " + op.key + "=" + op.value.value_or("<none>");
+    } else {
+      text += "del " + op.key + (op.value ? "=<value>" : "");
+    }
+  }
+  return text;
+}
+
+// WatchData frames of watch `id`, in order.
+inline std::vector<proto::WatchData> watch_frames(const FakeGuest& guest, uint32_t id) {
+  std::vector<proto::WatchData> out;
+  for (const auto& data : guest.all_of<proto::WatchData>()) {
+    if (data.id == id) out.push_back(data);
+  }
+  return out;
+}
+
+// The commits a watcher has received, across its frames.
+struct Watched {
+  std::vector<proto::Commit> commits;
+  size_t frames = 0;
+  size_t max_unacknowledged = 0;
+  std::optional<std::string> error;
+
+  std::vector<uint64_t> seqs() const {
+    std::vector<uint64_t> out;
+    for (const auto& commit : commits) out.push_back(commit.seq);
+    return out;
+  }
+  std::vector<std::string> texts() const {
+    std::vector<std::string> out;
+    for (const auto& commit : commits) out.push_back(describe(commit));
+    return out;
+  }
+};
+
+// Follows watch `id` as a guest does: takes each WatchData frame, acks it
+// (WatchAck with its last commit's seq), until `done` holds over what was
+// received or a WatchError comes. Counts the frames the host had out
+// unacknowledged at once. Starts at message `from` of the guest's transcript.
+inline Watched follow_watch(FakeGuest& guest, uint32_t id, const std::function<bool(const Watched&)>& done,
+                            size_t from = 0) {
+  Watched out;
+  size_t next = from;
+  for (;;) {
+    size_t unacknowledged = 0;
+    std::vector<uint64_t> acks;
+    for (; next < guest.count(); ++next) {
+      const auto& message = guest.messages()[next].message;
+      if (auto* data = std::get_if<proto::WatchData>(&message); data && data->id == id) {
+        ++out.frames;
+        out.commits.insert(out.commits.end(), data->commits.begin(), data->commits.end());
+        acks.push_back(data->commits.empty() ? 0 : data->commits.back().seq);
+        out.max_unacknowledged = std::max(out.max_unacknowledged, ++unacknowledged);
+      } else if (auto* error = std::get_if<proto::WatchError>(&message); error && error->id == id) {
+        out.error = error->error;
+        return out;
+      }
+    }
+    if (done(out)) return out;
+    for (uint64_t seq : acks) guest.send(proto::WatchAck{id, seq});
+    bool more = guest.wait_until([&] { return guest.count() > next; });
+    if (!more) {
+      ADD_FAILURE() << "watch " << id << " stalled after " << out.commits.size() << " commits; received:"
+                    << guest.transcript();
+      return out;
+    }
+  }
+}
+
+// Follows watch `id` until it has received a commit with seq `seq` or later.
+inline Watched follow_watch_to(FakeGuest& guest, uint32_t id, uint64_t seq, size_t from = 0) {
+  return follow_watch(
+      guest, id, [seq](const Watched& w) { return !w.commits.empty() && w.commits.back().seq >= seq; }, from);
+}
+
+// The host's view of watch `id` on a session, if it is open there.
+inline std::optional<HostWatchInfo> watch_info(HostSession& session, uint32_t id) {
+  for (const auto& info : session.stats().watches) {
+    if (info.id == id) return info;
+  }
+  return std::nullopt;
+}
+
+// The commit sequence of a database with a change feed.
+inline uint64_t last_seq(Database& db) {
+  auto source = db.change_source();
+  return source ? source->feed->last_seq() : 0;
 }
 
 }  // namespace host_test

@@ -2,13 +2,15 @@
 // them sharing one worker pool. The counterpart of many-level's ManyLevelHost.
 #pragma once
 
-#include <algorithm>
 #include <memory>
-#include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "../database.hpp"
+#include "../host_stats.hpp"
 #include "../version.hpp"
+#include "host_context.hpp"
 #include "host_options.hpp"
 #include "host_session.hpp"
 #include "worker_pool.hpp"
@@ -21,7 +23,7 @@ class Host {
   // starts, as the reference does (db.open({ passive: true })): a database
   // that is closed stays closed and its requests fail with LEVEL_DATABASE_NOT_OPEN.
   explicit Host(Database& db, HostOptions options = {}, size_t worker_threads = WorkerPool::default_size())
-      : db_(db), options_(std::move(options)), pool_(worker_threads) {}
+      : db_(db), options_(std::move(options)), pool_(worker_threads), context_(std::make_shared<HostContext>(db)) {}
 
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -33,26 +35,28 @@ class Host {
   }
 
   // A new session for one stream (many-level's createRpcStream). Hand it to
-  // a transport; it ends when the stream does.
-  std::shared_ptr<HostSession> create_session() {
-    auto session = std::make_shared<HostSession>(db_, options_, pool_);
-    std::lock_guard<std::mutex> lock(mutex_);
-    sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                   [](const std::weak_ptr<HostSession>& s) { return s.expired(); }),
-                    sessions_.end());
-    sessions_.push_back(session);
+  // a transport; it ends when the stream does. `address` names the peer in
+  // the host's statistics, e.g. an EventLoop's ConnectionInfo::peer.
+  std::shared_ptr<HostSession> create_session(std::string address = {}) {
+    auto session = std::make_shared<HostSession>(db_, options_, pool_, context_, context_->accept(std::move(address)));
+    context_->add(session);
     return session;
   }
 
-  // The sessions that are still alive, for introspection.
-  std::vector<std::shared_ptr<HostSession>> sessions() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<std::shared_ptr<HostSession>> alive;
-    for (const auto& weak : sessions_) {
-      if (auto session = weak.lock()) alive.push_back(std::move(session));
-    }
-    return alive;
+  // The same for a connection that an EventLoop accepted: named by its
+  // ConnectionInfo's peer. (A template over anything with a `peer`, so that
+  // the host does not pull in the POSIX event loop.)
+  template <class Connection, class = decltype(std::string(std::declval<const Connection&>().peer))>
+  std::shared_ptr<HostSession> create_session(const Connection& connection) {
+    return create_session(std::string(connection.peer));
   }
+
+  // The sessions that are still alive, for introspection.
+  std::vector<std::shared_ptr<HostSession>> sessions() const { return context_->connections<HostSession>(); }
+
+  // Uptime, connections (every open one with its counters), the database
+  // and its commit sequence: what a guest's HostStatsRequest is answered with.
+  HostStats stats() const { return context_->stats(); }
 
   Database& database() { return db_; }
   const HostOptions& options() const { return options_; }
@@ -61,8 +65,7 @@ class Host {
   Database& db_;
   HostOptions options_;
   WorkerPool pool_;
-  mutable std::mutex mutex_;
-  std::vector<std::weak_ptr<HostSession>> sessions_;
+  std::shared_ptr<HostContext> context_;
 };
 
 MANY_LEVEL_NAMESPACE_END

@@ -22,6 +22,9 @@ struct HostIterator {
   uint32_t seq = 0;
   protocol::IteratorOptions options;
   std::unique_ptr<Iterator> iterator;  // null until created in request order
+  // The guest's snapshot it reads at (extension), kept to recreate the store
+  // iterator when a seek leaves a range cut at a bookmark.
+  std::shared_ptr<Snapshot> snapshot;
 
   int64_t limit = -1;      // the guest's limit, counted here (the store's iterator has none)
   uint64_t consumed = 0;   // what the guest says it consumed

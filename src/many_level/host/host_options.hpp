@@ -50,6 +50,20 @@ struct HostOptions {
   // Open iterators per connection; one more is answered with an error.
   size_t max_iterators = 1024;
 
+  // The extension. Explicit snapshots one connection may hold open; one more
+  // is refused with LEVEL_LIMIT_REACHED. Each holds what the store needs to
+  // read the past (a SQLite read transaction keeps the WAL from shrinking).
+  size_t max_snapshots = 64;
+
+  // Watches per connection; one more is refused (WatchError LEVEL_LIMIT_REACHED).
+  size_t max_watches = 64;
+
+  // The most a WatchData frame holds, in bytes of keys and values and in
+  // commits; a single commit bigger than that still goes, alone. A watch has
+  // at most two frames unacknowledged, so these bound what it can hold up.
+  size_t watch_frame_bytes = size_t{64} << 10;
+  size_t watch_frame_commits = 1000;
+
   // Frames that fail to decode are ignored as the reference does, but a
   // connection that sends this many is closed: it is not a many-level guest.
   size_t max_malformed_frames = 100;

@@ -9,6 +9,12 @@
 // gets its speed. Iterators read on their own jobs, so a slow iterator does
 // not hold up the requests behind it, and each connection has its own queue,
 // so one guest's large clear does not hold up another guest.
+//
+// The extension (docs/PROTOCOL.md) begins when the guest says Hello, which is
+// answered as it is decoded, before the next frame is acted on. Until then
+// extension frames are ignored, as the Node reference would, so a Node guest
+// sees nothing new. has and snapshots run in request order with the rest;
+// watches are pumped from the database's change feed on the worker pool.
 #pragma once
 
 #include <algorithm>
@@ -24,15 +30,21 @@
 #include <variant>
 #include <vector>
 
+#include "../change_feed.hpp"
 #include "../database.hpp"
 #include "../error.hpp"
+#include "../host_stats.hpp"
 #include "../version.hpp"
 #include "../protocol/codec.hpp"
 #include "../protocol/framing.hpp"
 #include "../protocol/messages.hpp"
 #include "../transport/session.hpp"
+#include "coalesced_job.hpp"
+#include "host_context.hpp"
 #include "host_iterator.hpp"
 #include "host_options.hpp"
+#include "host_snapshots.hpp"
+#include "host_watch.hpp"
 #include "worker_pool.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
@@ -50,23 +62,43 @@ struct HostIteratorInfo {
   int64_t limit = -1;
 };
 
+// One watch, for introspection.
+struct HostWatchInfo {
+  uint32_t id = 0;
+  uint64_t seq = 0;  // its cursor: every commit up to here was sent or skipped
+  unsigned unacknowledged_frames = 0;
+};
+
 struct HostSessionStats {
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
   uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t requests = 0;
   uint64_t malformed_frames = 0;
   size_t pending_requests = 0;
   size_t buffered_output = 0;
+  bool extended = false;  // the guest said Hello
   std::vector<HostIteratorInfo> iterators;
+  std::vector<HostWatchInfo> watches;
+  std::vector<uint32_t> snapshots;  // the ids open
 };
 
-class HostSession final : public Session, public std::enable_shared_from_this<HostSession> {
+class HostSession final : public Session,
+                          public HostConnection,
+                          public std::enable_shared_from_this<HostSession> {
  public:
   // The database, options and pool must outlive the session's work; Host
-  // guarantees that by ending its sessions before it goes.
+  // guarantees that by ending its sessions before it goes. `context` is what
+  // the host's sessions share (statistics); `identity` names this one in them.
+  HostSession(Database& db, const HostOptions& options, WorkerPool& pool, std::shared_ptr<HostContext> context,
+              HostConnectionIdentity identity)
+      : db_(db), options_(options), pool_(pool), context_(std::move(context)), identity_(std::move(identity)),
+        decoder_(options.max_frame_length), output_(options.output_high_water), snapshots_(options.max_snapshots) {}
+
+  // A session outside any Host: its statistics list no connections.
   HostSession(Database& db, const HostOptions& options, WorkerPool& pool)
-      : db_(db), options_(options), pool_(pool), decoder_(options.max_frame_length),
-        output_(options.output_high_water) {}
+      : HostSession(db, options, pool, std::make_shared<HostContext>(db), {}) {}
 
   void receive(const char* data, size_t size) override {
     {
@@ -83,6 +115,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   void end() override {
     std::vector<std::unique_ptr<Iterator>> idle;
+    std::unique_ptr<ChangeFeed::Subscription> subscription;
+    bool release_snapshots = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (ended_) return;
@@ -93,9 +127,17 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         if (!iterator->busy && iterator->iterator) idle.push_back(std::move(iterator->iterator));
       }
       iterators_.clear();
+      for (auto& [id, watch] : watches_) watch->ended = true;
+      watches_.clear();
+      subscription = std::move(subscription_);
+      // A drain in progress may be reading at a snapshot: it releases them
+      // when it stops, so none is closed under a read.
+      release_snapshots = !draining_;
     }
+    subscription.reset();  // no commit wakes this session's pump from now on
     output_.close();
     release(std::move(idle));
+    if (release_snapshots) release(snapshots_.take_all());
   }
 
   OutputBuffer& output() override { return output_; }
@@ -118,15 +160,46 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     stats.frames_in = frames_in_;
     stats.frames_out = frames_out_;
     stats.bytes_in = bytes_in_;
+    stats.bytes_out = bytes_out_;
+    stats.requests = requests_;
     stats.malformed_frames = malformed_;
     stats.pending_requests = pending_;
     stats.buffered_output = output_.size();
+    stats.extended = extended_;
     for (const auto& [id, it] : iterators_) {
       stats.iterators.push_back({it->id, it->seq, it->consumed, it->sent, it->pending_acks, it->busy,
                                  it->ended, it->options.reverse, it->limit});
     }
+    for (const auto& [id, watch] : watches_) {
+      stats.watches.push_back({watch->id, watch->cursor, static_cast<unsigned>(watch->unacknowledged.size())});
+    }
+    stats.snapshots = snapshots_.ids();
     return stats;
   }
+
+  // This connection as the host's statistics list it (HostStatsReply).
+  std::optional<HostConnectionStats> connection_stats() const override {
+    auto session = stats();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ended_) return std::nullopt;
+    HostConnectionStats out;
+    out.id = identity_.id;
+    out.address = identity_.address;
+    out.since_ms = identity_.since_ms;
+    out.requests = session.requests;
+    out.bytes_in = session.bytes_in;
+    out.bytes_out = session.bytes_out;
+    out.frames_in = session.frames_in;
+    out.frames_out = session.frames_out;
+    out.iterators = static_cast<uint32_t>(session.iterators.size());
+    out.watches = static_cast<uint32_t>(session.watches.size());
+    out.snapshots = static_cast<uint32_t>(session.snapshots.size());
+    out.pending = static_cast<uint32_t>(session.pending_requests);
+    out.extended = session.extended;
+    return out;
+  }
+
+  const HostConnectionIdentity& identity() const { return identity_; }
 
  private:
   // An iterator request waiting in the queue, with the slot reserved for it:
@@ -140,7 +213,15 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   // Requests that reach the database in arrival order.
   using Request = std::variant<protocol::GetRequest, protocol::PutRequest, protocol::DelRequest,
                                protocol::BatchRequest, protocol::ClearRequest, protocol::GetManyRequest,
-                               QueuedIterator>;
+                               QueuedIterator, protocol::HasRequest, protocol::SnapshotRequest,
+                               protocol::SnapshotRelease>;
+
+  // What this host offers in HelloReply.
+  static constexpr const char* feature_has = "has";
+  static constexpr const char* feature_stats = "stats";
+  static constexpr const char* feature_snapshots = "snapshots";
+  static constexpr const char* feature_watch = "watch";
+  static constexpr uint32_t extension_version = 1;
 
   // ---- input -------------------------------------------------------------
 
@@ -174,7 +255,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   template <typename M>
   bool dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
     using T = std::decay_t<M>;
-    if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
+    if constexpr (std::is_same_v<T, protocol::Hello>) {
+      on_hello(message);
+      return false;
+    } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
+      if (!extended_) return false;  // as the reference does with a tag it does not know
+      return dispatch_extension(std::forward<M>(message));
+    } else if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
       on_ack(message);
       return false;
     } else if constexpr (std::is_same_v<T, protocol::IteratorSeek>) {
@@ -183,9 +270,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
       on_close(lock, message.id);
       return false;
-    } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
-      return false;  // the extension is not served yet
     } else {
+      ++requests_;
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
         if (options_.readonly) {
@@ -193,18 +279,90 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
           return false;
         }
       }
+      if constexpr (std::is_same_v<T, protocol::GetRequest> || std::is_same_v<T, protocol::GetManyRequest> ||
+                    std::is_same_v<T, protocol::IteratorRequest>) {
+        // The field belongs to the extension: a guest that did not say Hello
+        // reads the database as it is, as the reference would.
+        if (!extended_) message.snapshot.reset();
+      }
       if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
         auto iterator = open_iterator_slot(message);
         if (!iterator) return false;
-        queue_.push_back(QueuedIterator{std::forward<M>(message), std::move(iterator)});
+        return enqueue(QueuedIterator{std::forward<M>(message), std::move(iterator)});
       } else {
-        queue_.push_back(std::forward<M>(message));
+        return enqueue(std::forward<M>(message));
       }
-      ++pending_;
-      if (draining_) return false;
-      draining_ = true;
-      return true;
     }
+  }
+
+  // An extension message on a stream that said Hello, lock held.
+  template <typename M>
+  bool dispatch_extension(M&& message) {
+    using T = std::decay_t<M>;
+    if constexpr (std::is_same_v<T, protocol::WatchRequest>) {
+      ++requests_;
+      on_watch(message);
+      return false;
+    } else if constexpr (std::is_same_v<T, protocol::WatchAck>) {
+      on_watch_ack(message);
+      return false;
+    } else if constexpr (std::is_same_v<T, protocol::WatchClose>) {
+      on_watch_close(message.id);
+      return false;
+    } else if constexpr (std::is_same_v<T, protocol::HostStatsRequest>) {
+      ++requests_;
+      answer_host_stats(message.id);
+      return false;
+    } else {
+      // has, snapshot and snapshot release: in request order.
+      if constexpr (!std::is_same_v<T, protocol::SnapshotRelease>) ++requests_;
+      return enqueue(std::forward<M>(message));
+    }
+  }
+
+  // Queues a request for the drain; true when the drain must be started.
+  bool enqueue(Request request) {
+    queue_.push_back(std::move(request));
+    ++pending_;
+    if (draining_) return false;
+    draining_ = true;
+    return true;
+  }
+
+  // ---- the extension: negotiation and statistics (I/O thread) ----------------
+
+  // Answered here, as the frame is decoded, so the reply goes out before any
+  // reply to a later frame: the guest tells a C++ host from the reference by
+  // which comes first.
+  void on_hello(const protocol::Hello&) {
+    extended_ = true;
+    protocol::HelloReply reply;
+    reply.version = extension_version;
+    reply.features = {feature_has, feature_stats};
+    if (db_.supports().explicit_snapshots) reply.features.push_back(feature_snapshots);
+    auto source = db_.change_source();
+    if (source) {
+      reply.features.push_back(feature_watch);
+      reply.seq = source->feed->last_seq();
+    }
+    send(reply);
+  }
+
+  // Answered at once, not in request order, but on a worker: the store's
+  // size may take a file system or database call. Counted as pending until
+  // then, so a guest that floods them is paused like any other.
+  void answer_host_stats(uint32_t id) {
+    ++pending_;
+    pool_.submit([weak = weak_from_this(), id] {
+      auto self = weak.lock();
+      if (!self) return;
+      protocol::HostStatsReply reply;
+      reply.id = id;
+      reply.stats = self->context_->stats();
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      --self->pending_;
+      if (!self->ended_) self->send(reply);
+    });
   }
 
   // Reserves the iterator's id at once, so an ack, seek or close that arrives
@@ -237,10 +395,15 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         // One lock a round: the answers of the last batch are counted with
         // the look for more, so that a guest's next request, which the
         // reply may already have brought in, rarely finds the lock taken.
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         pending_ -= std::min(pending_.load(), answered);
         if (queue_.empty() || ended_) {
           draining_ = false;
+          if (ended_) {
+            // end() left the snapshots to the drain it found running.
+            lock.unlock();
+            for (auto& snapshot : snapshots_.take_all()) snapshot->close();
+          }
           return;
         }
         batch.swap(queue_);
@@ -265,11 +428,14 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
            std::holds_alternative<protocol::BatchRequest>(request);
   }
 
-  // Consecutive gets, read together as one getMany (one read transaction).
+  // Consecutive gets, read together as one getMany (one read transaction),
+  // as long as they read at the same snapshot (or none).
   void run_gets(std::deque<Request>& batch) {
     std::vector<uint32_t> ids;
     std::vector<std::string> keys;
-    while (!batch.empty() && std::holds_alternative<protocol::GetRequest>(batch.front())) {
+    const std::optional<uint32_t> snapshot = std::get<protocol::GetRequest>(batch.front()).snapshot;
+    while (!batch.empty() && std::holds_alternative<protocol::GetRequest>(batch.front()) &&
+           std::get<protocol::GetRequest>(batch.front()).snapshot == snapshot) {
       auto& get = std::get<protocol::GetRequest>(batch.front());
       ids.push_back(get.id);
       keys.push_back(std::move(get.key));
@@ -278,7 +444,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     std::vector<protocol::Callback> replies;
     replies.reserve(ids.size());
     try {
-      auto values = db_.get_many(keys, raw_read);
+      auto values = db_.get_many(keys, read_options(snapshot));
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
           replies.push_back({ids[i], std::nullopt, std::move(values[i])});
@@ -381,9 +547,17 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
   }
 
+  // Raw reads, at the guest's snapshot `id` if it names one; throws
+  // LEVEL_SNAPSHOT_NOT_OPEN for an id that is not open.
+  ReadOptions read_options(const std::optional<uint32_t>& id) const {
+    ReadOptions options = raw_read;
+    if (id) options.snapshot = snapshots_.at(*id);
+    return options;
+  }
+
   void run(protocol::GetManyRequest& request) {
     try {
-      auto values = db_.get_many(request.keys, raw_read);
+      auto values = db_.get_many(request.keys, read_options(request.snapshot));
       send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
     } catch (const std::exception& e) {
       // The reference host throws here and its guest waits forever; ours answers.
@@ -415,6 +589,32 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     send(protocol::Callback{request.id, error, std::nullopt});
   }
 
+  void run(protocol::HasRequest& request) {
+    protocol::HasCallback reply;
+    reply.id = request.id;
+    try {
+      auto found = db_.has_many(request.keys, read_options(request.snapshot));
+      reply.found.reserve(found.size());
+      for (bool present : found) reply.found.push_back(present ? '\1' : '\0');
+    } catch (const std::exception& e) {
+      reply.error = wire_error_code(e);
+    }
+    send(reply);
+  }
+
+  // In request order: the snapshot sees every write the guest sent before it.
+  void run(protocol::SnapshotRequest& request) {
+    std::string why;
+    std::string error = snapshots_.open(request.snapshot, db_, why);
+    if (!error.empty() && !why.empty()) {
+      log("refusing snapshot " + std::to_string(request.snapshot) + " (" + error + "): " + why);
+    }
+    send(protocol::Callback{request.id, optional_error(std::move(error)), std::nullopt});
+  }
+
+  // In request order, so the reads sent before it have read at it.
+  void run(protocol::SnapshotRelease& release) { snapshots_.release(release.snapshot); }
+
   // Creates the store iterator in request order, so it sees every write the
   // guest sent before it, then starts it as the reference does.
   void run(QueuedIterator& queued) {
@@ -427,7 +627,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     std::unique_ptr<Iterator> created;
     std::string error;
     try {
-      created = db_.iterator(store_iterator_options(request.options, request.seek ? std::nullopt : request.bookmark));
+      iterator->snapshot = read_options(request.snapshot).snapshot;
+      created = db_.iterator(iterator_options(*iterator, request.seek ? std::nullopt : request.bookmark));
     } catch (const std::exception& e) {
       error = wire_error_code(e);
     }
@@ -459,6 +660,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   void run(M&) {}  // gets and writes are handled in runs, above
 
   // ---- iterators -----------------------------------------------------------
+
+  // The store iterator's options for a remote iterator, at its snapshot if any.
+  static IteratorOptions iterator_options(const HostIterator& iterator, const std::optional<std::string>& bookmark) {
+    IteratorOptions options = store_iterator_options(iterator.options, bookmark);
+    options.snapshot = iterator.snapshot;
+    return options;
+  }
 
   void on_ack(const protocol::IteratorAck& ack) {
     auto found = iterators_.find(ack.id);
@@ -543,7 +751,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     try {
       if (iterator->narrowed) {
         // The range was cut at a bookmark; a seek may go anywhere in the whole range.
-        iterator->iterator = db_.iterator(store_iterator_options(iterator->options, std::nullopt));
+        iterator->iterator = db_.iterator(iterator_options(*iterator, std::nullopt));
         iterator->narrowed = false;
       }
       iterator->iterator->seek(target);
@@ -615,17 +823,11 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       if (keys) data.push_back(entry.key);
       if (values) data.push_back(entry.value);
     }
-    size_t bytes = 0;
-    output_.write([&](std::string& out) {
-      size_t before = out.size();
-      protocol::encode_iterator_data(out, iterator.id, iterator.seq, data);
-      bytes = out.size() - before;
-    });
-    ++frames_out_;
-    return bytes;
+    return write_frames(1, [&](std::string& out) { protocol::encode_iterator_data(out, iterator.id, iterator.seq, data); });
   }
 
-  // Store iterators are closed on a worker: closing one can wait on its store.
+  // Store iterators and snapshots are closed on a worker: closing one can
+  // wait on its store.
   void release(std::vector<std::unique_ptr<Iterator>> idle) {
     if (idle.empty()) return;
     auto shared = std::make_shared<std::vector<std::unique_ptr<Iterator>>>(std::move(idle));
@@ -634,22 +836,166 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     });
   }
 
+  void release(std::vector<std::shared_ptr<Snapshot>> snapshots) {
+    if (snapshots.empty()) return;
+    pool_.submit([snapshots = std::move(snapshots)] {
+      for (const auto& snapshot : snapshots) snapshot->close();
+    });
+  }
+
+  // ---- watches ------------------------------------------------------------
+  // Started, acknowledged and closed on the I/O thread, lock held; read from
+  // the feed and encoded by the pump, on a worker, one pump at a time. The
+  // feed's listener only asks for the pump, from the committing thread.
+
+  void on_watch(const protocol::WatchRequest& request) {
+    auto refuse = [&](const char* code, const std::string& why) {
+      send(protocol::WatchError{request.id, code});
+      log("refusing watch " + std::to_string(request.id) + " (" + code + "): " + why);
+    };
+    if (!source_) source_ = db_.change_source();
+    if (!source_) return refuse(codes::not_supported, "the database has no change feed");
+    if (watches_.count(request.id)) return refuse(codes::invalid_argument, "the id is in use");
+    if (watches_.size() >= options_.max_watches) {
+      return refuse(codes::limit_reached, std::to_string(options_.max_watches) + " watches are open on this connection");
+    }
+    const auto& feed = source_->feed;
+    // Subscribed before the cursor is read: the feed records from then on, so
+    // no commit after the cursor can be missing from its history.
+    subscribe_locked();
+    uint64_t cursor = request.since ? *request.since : feed->last_seq();
+    if (request.since && !feed->can_resume_after(cursor)) {
+      refuse(codes::watch_too_old, "its history does not reach back to " + std::to_string(cursor));
+      return unsubscribe_if_idle_locked();
+    }
+    auto watch = std::make_shared<HostWatch>();
+    watch->id = request.id;
+    watch->range = watch_key_range(request.range);
+    watch->cursor = cursor;
+    watches_[request.id] = watch;
+    // Written before the watch can be pumped, so WatchStarted precedes its data.
+    send(protocol::WatchStarted{request.id, cursor});
+    if (cursor < feed->last_seq()) pump_->request();
+  }
+
+  void on_watch_ack(const protocol::WatchAck& ack) {
+    auto found = watches_.find(ack.id);
+    if (found == watches_.end()) return;
+    if (found->second->acknowledge(ack.seq)) pump_->request();
+  }
+
+  void on_watch_close(uint32_t id) {
+    auto found = watches_.find(id);
+    if (found == watches_.end()) return;
+    found->second->ended = true;
+    watches_.erase(found);
+    unsubscribe_if_idle_locked();
+  }
+
+  void subscribe_locked() {
+    if (subscription_) return;
+    if (!pump_) {
+      // The pump holds the session weakly: a pump that outlives the session
+      // (queued when the stream ended) finds nothing to do.
+      pump_ = std::make_shared<CoalescedJob>(pool_, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->pump_watches();
+      });
+    }
+    subscription_ = ChangeFeed::subscribe(source_->feed, [pump = pump_] { pump->request(); });
+  }
+
+  // With no watch left, commits need not wake the pump. Destroying a
+  // subscription waits for its listener if it is running, which takes no
+  // lock of ours, so it may be destroyed with the session's lock held.
+  void unsubscribe_if_idle_locked() {
+    if (watches_.empty()) subscription_.reset();
+  }
+
+  // Brings every watch up to date, as far as flow control lets it.
+  void pump_watches() {
+    std::vector<std::shared_ptr<HostWatch>> watches;
+    std::shared_ptr<ChangeFeed> feed;
+    std::string prefix;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (ended_ || watches_.empty() || !source_) return;
+      for (const auto& [id, watch] : watches_) watches.push_back(watch);
+      feed = source_->feed;
+      prefix = source_->prefix;
+    }
+    const WatchFrameLimits limits{options_.watch_frame_bytes, options_.watch_frame_commits};
+    for (const auto& watch : watches) pump(*watch, *feed, prefix, limits);
+  }
+
+  void pump(HostWatch& watch, const ChangeFeed& feed, const std::string& prefix, const WatchFrameLimits& limits) {
+    for (;;) {
+      uint64_t cursor;
+      bool may_send;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (watch.ended) return;
+        cursor = watch.cursor;
+        may_send = watch.may_send();
+      }
+      WatchFrame frame;
+      auto status = ChangeFeed::ReadStatus::ok;
+      if (may_send) {
+        status = read_watch_frame(feed, prefix, watch.range, cursor, limits, frame);
+      } else if (!feed.can_resume_after(cursor)) {
+        // A watcher that does not read: it holds two frames, and now that its
+        // cursor has left the history, it is told so instead of holding more.
+        status = ChangeFeed::ReadStatus::too_old;
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (watch.ended) return;
+      if (status == ChangeFeed::ReadStatus::too_old) {
+        send(protocol::WatchError{watch.id, codes::watch_too_old});
+        log("watch " + std::to_string(watch.id) + " fell behind the change history past " + std::to_string(cursor));
+        watch.ended = true;
+        watches_.erase(watch.id);
+        unsubscribe_if_idle_locked();
+        return;
+      }
+      if (!may_send || frame.cursor == cursor) return;  // held by flow control, or caught up
+      watch.cursor = frame.cursor;
+      if (frame.commits.empty()) continue;  // nothing in range: read on
+      watch.unacknowledged.push_back(frame.commits.back().seq);
+      protocol::WatchData data;
+      data.id = watch.id;
+      data.commits = std::move(frame.commits);
+      send(data);
+    }
+  }
+
   // ---- output --------------------------------------------------------------
 
   template <typename M>
   void send(const M& message) {
-    output_.write([&](std::string& out) { protocol::encode(out, message); });
-    ++frames_out_;
+    write_frames(1, [&](std::string& out) { protocol::encode(out, message); });
   }
 
   // The replies of one run in one write: one wake of the transport, or one
   // direct send, for all of them rather than one each.
   void send_all(const std::vector<protocol::Callback>& replies) {
     if (replies.empty()) return;
-    output_.write([&](std::string& out) {
+    write_frames(replies.size(), [&](std::string& out) {
       for (const auto& reply : replies) protocol::encode(out, reply);
     });
-    frames_out_ += replies.size();
+  }
+
+  // Every write to the output goes through here, so frames and bytes out are
+  // counted in one place. Returns the bytes written.
+  template <typename Encode>
+  size_t write_frames(size_t frames, Encode&& encode) {
+    size_t bytes = 0;
+    output_.write([&](std::string& out) {
+      size_t before = out.size();
+      encode(out);
+      bytes = out.size() - before;
+    });
+    frames_out_ += frames;
+    bytes_out_ += bytes;
+    return bytes;
   }
 
   static std::optional<std::string> optional_error(std::string code) {
@@ -675,8 +1021,11 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   Database& db_;
   const HostOptions& options_;
   WorkerPool& pool_;
+  const std::shared_ptr<HostContext> context_;
+  const HostConnectionIdentity identity_;
   protocol::FrameDecoder decoder_;  // used by the transport's thread only
   OutputBuffer output_;
+  HostSnapshots snapshots_;  // has its own lock
 
   mutable std::mutex mutex_;
   std::deque<Request> queue_;
@@ -687,9 +1036,18 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   std::atomic<size_t> pending_{0};       // changed under mutex_, read without it
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
+  bool extended_ = false;  // the guest said Hello
+  // Watches: the feed they read (looked up at the first), the listener that
+  // wakes the pump while any is open, and the pump.
+  std::map<uint32_t, std::shared_ptr<HostWatch>> watches_;
+  std::optional<ChangeSource> source_;
+  std::shared_ptr<CoalescedJob> pump_;
+  std::unique_ptr<ChangeFeed::Subscription> subscription_;
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};
+  std::atomic<uint64_t> bytes_out_{0};  // written by workers without the lock (send_all)
   uint64_t bytes_in_ = 0;
+  uint64_t requests_ = 0;
   uint64_t malformed_ = 0;
 };
 
