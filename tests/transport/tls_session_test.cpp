@@ -201,6 +201,11 @@ TEST(TlsSession, HandshakeFailuresSayWhy) {
     EXPECT_EQ(client, verify_failed + "hostname mismatch");
   }
   {
+    SCOPED_TRACE("a host name in the common name only");
+    auto [client, server] = handshake(certs.client(), certs.server("common-name-only"));
+    EXPECT_EQ(client, verify_failed + "hostname mismatch");
+  }
+  {
     SCOPED_TRACE("a certificate for another IP address");
     auto [client, server] = handshake(certs.client(), certs.server("wrong-host"), "127.0.0.1");
     EXPECT_EQ(client, verify_failed + "IP address mismatch");

@@ -1,7 +1,7 @@
 // Certificates for the TLS tests, made at test time with OpenSSL's API into a
 // temporary directory (P-256 keys: quick to make): a CA, host certificates
-// that are good (localhost, 127.0.0.1, ::1), expired, for another host, or
-// from another CA, and client certificates from both CAs. Plus contexts made
+// that are good (localhost, 127.0.0.1, ::1), expired, for another host, from
+// another CA, or naming the host in their common name only, and client certificates from both CAs. Plus contexts made
 // from them, and a pair of TLS sessions around recording sessions.
 #pragma once
 
@@ -34,6 +34,7 @@ class TestCertificates {
     save(make("localhost", &ca, false, here, -30, -1, "serverAuth"), "expired");
     save(make("wrong.example", &ca, false, "DNS:wrong.example,IP:10.9.9.9", 0, 30, "serverAuth"), "wrong-host");
     save(make("localhost", &other_ca, false, here, 0, 30, "serverAuth"), "rogue-server");
+    save(make("localhost", &ca, false, "", 0, 30, "serverAuth"), "common-name-only");
     save(make("alice", &ca, false, "", 0, 30, "clientAuth"), "client");
     save(make("mallory", &other_ca, false, "", 0, 30, "clientAuth"), "rogue-client");
   }

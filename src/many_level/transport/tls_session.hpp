@@ -478,6 +478,9 @@ class TlsSession final : public Session {
       throw Error(codes::invalid_argument, "bad TLS server name \"" + name + "\"");
     }
     if (context.is_insecure()) return;
+    // subjectAltName only, as browsers do: a common name that looks like a
+    // host name proves nothing.
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str())
                          : SSL_set1_host(ssl, name.c_str());
     if (ok != 1) throw Error(codes::invalid_argument, "bad TLS server name \"" + name + "\"");
