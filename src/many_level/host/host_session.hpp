@@ -30,7 +30,6 @@
 #include <variant>
 #include <vector>
 
-#include "../change_feed.hpp"
 #include "../database.hpp"
 #include "../error.hpp"
 #include "../host_stats.hpp"
@@ -39,12 +38,11 @@
 #include "../protocol/framing.hpp"
 #include "../protocol/messages.hpp"
 #include "../transport/session.hpp"
-#include "coalesced_job.hpp"
 #include "host_context.hpp"
 #include "host_iterator.hpp"
 #include "host_options.hpp"
 #include "host_snapshots.hpp"
-#include "host_watch.hpp"
+#include "host_watches.hpp"
 #include "worker_pool.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
@@ -60,13 +58,6 @@ struct HostIteratorInfo {
   bool ended = false;
   bool reverse = false;
   int64_t limit = -1;
-};
-
-// One watch, for introspection.
-struct HostWatchInfo {
-  uint32_t id = 0;
-  uint64_t seq = 0;  // its cursor: every commit up to here was sent or skipped
-  unsigned unacknowledged_frames = 0;
 };
 
 struct HostSessionStats {
@@ -115,7 +106,6 @@ class HostSession final : public Session,
 
   void end() override {
     std::vector<std::unique_ptr<Iterator>> idle;
-    std::unique_ptr<ChangeFeed::Subscription> subscription;
     bool release_snapshots = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -127,14 +117,11 @@ class HostSession final : public Session,
         if (!iterator->busy && iterator->iterator) idle.push_back(std::move(iterator->iterator));
       }
       iterators_.clear();
-      for (auto& [id, watch] : watches_) watch->ended = true;
-      watches_.clear();
-      subscription = std::move(subscription_);
+      if (watches_) watches_->end_all();
       // A drain in progress may be reading at a snapshot: it releases them
       // when it stops, so none is closed under a read.
       release_snapshots = !draining_;
     }
-    subscription.reset();  // no commit wakes this session's pump from now on
     output_.close();
     release(std::move(idle));
     if (release_snapshots) release(snapshots_.take_all());
@@ -170,9 +157,7 @@ class HostSession final : public Session,
       stats.iterators.push_back({it->id, it->seq, it->consumed, it->sent, it->pending_acks, it->busy,
                                  it->ended, it->options.reverse, it->limit});
     }
-    for (const auto& [id, watch] : watches_) {
-      stats.watches.push_back({watch->id, watch->cursor, static_cast<unsigned>(watch->unacknowledged.size())});
-    }
+    if (watches_) stats.watches = watches_->info();
     stats.snapshots = snapshots_.ids();
     return stats;
   }
@@ -301,13 +286,13 @@ class HostSession final : public Session,
     using T = std::decay_t<M>;
     if constexpr (std::is_same_v<T, protocol::WatchRequest>) {
       ++requests_;
-      on_watch(message);
+      watches().start(message);
       return false;
     } else if constexpr (std::is_same_v<T, protocol::WatchAck>) {
-      on_watch_ack(message);
+      if (watches_) watches_->acknowledge(message);
       return false;
     } else if constexpr (std::is_same_v<T, protocol::WatchClose>) {
-      on_watch_close(message.id);
+      if (watches_) watches_->close(message.id);
       return false;
     } else if constexpr (std::is_same_v<T, protocol::HostStatsRequest>) {
       ++requests_;
@@ -363,6 +348,22 @@ class HostSession final : public Session,
       --self->pending_;
       if (!self->ended_) self->send(reply);
     });
+  }
+
+  // This connection's watches, made at its first WatchRequest (when the
+  // session is owned by a shared_ptr, so its pump can hold it weakly). Lock held.
+  HostWatches& watches() {
+    if (!watches_) {
+      watches_ = std::make_unique<HostWatches>(
+          db_, options_, pool_, mutex_,
+          [this](protocol::HostMessage message) { std::visit([this](const auto& m) { send(m); }, message); },
+          [this](const std::string& line) { log(line); },
+          [weak = weak_from_this()] {
+            // Set once, before any pump can run, and kept for the session's life.
+            if (auto self = weak.lock()) self->watches_->pump();
+          });
+    }
+    return *watches_;
   }
 
   // Reserves the iterator's id at once, so an ack, seek or close that arrives
@@ -843,130 +844,6 @@ class HostSession final : public Session,
     });
   }
 
-  // ---- watches ------------------------------------------------------------
-  // Started, acknowledged and closed on the I/O thread, lock held; read from
-  // the feed and encoded by the pump, on a worker, one pump at a time. The
-  // feed's listener only asks for the pump, from the committing thread.
-
-  void on_watch(const protocol::WatchRequest& request) {
-    auto refuse = [&](const char* code, const std::string& why) {
-      send(protocol::WatchError{request.id, code});
-      log("refusing watch " + std::to_string(request.id) + " (" + code + "): " + why);
-    };
-    if (!source_) source_ = db_.change_source();
-    if (!source_) return refuse(codes::not_supported, "the database has no change feed");
-    if (watches_.count(request.id)) return refuse(codes::invalid_argument, "the id is in use");
-    if (watches_.size() >= options_.max_watches) {
-      return refuse(codes::limit_reached, std::to_string(options_.max_watches) + " watches are open on this connection");
-    }
-    const auto& feed = source_->feed;
-    // Subscribed before the cursor is read: the feed records from then on, so
-    // no commit after the cursor can be missing from its history.
-    subscribe_locked();
-    uint64_t cursor = request.since ? *request.since : feed->last_seq();
-    if (request.since && !feed->can_resume_after(cursor)) {
-      refuse(codes::watch_too_old, "its history does not reach back to " + std::to_string(cursor));
-      return unsubscribe_if_idle_locked();
-    }
-    auto watch = std::make_shared<HostWatch>();
-    watch->id = request.id;
-    watch->range = watch_key_range(request.range);
-    watch->cursor = cursor;
-    watches_[request.id] = watch;
-    // Written before the watch can be pumped, so WatchStarted precedes its data.
-    send(protocol::WatchStarted{request.id, cursor});
-    if (cursor < feed->last_seq()) pump_->request();
-  }
-
-  void on_watch_ack(const protocol::WatchAck& ack) {
-    auto found = watches_.find(ack.id);
-    if (found == watches_.end()) return;
-    if (found->second->acknowledge(ack.seq)) pump_->request();
-  }
-
-  void on_watch_close(uint32_t id) {
-    auto found = watches_.find(id);
-    if (found == watches_.end()) return;
-    found->second->ended = true;
-    watches_.erase(found);
-    unsubscribe_if_idle_locked();
-  }
-
-  void subscribe_locked() {
-    if (subscription_) return;
-    if (!pump_) {
-      // The pump holds the session weakly: a pump that outlives the session
-      // (queued when the stream ended) finds nothing to do.
-      pump_ = std::make_shared<CoalescedJob>(pool_, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->pump_watches();
-      });
-    }
-    subscription_ = ChangeFeed::subscribe(source_->feed, [pump = pump_] { pump->request(); });
-  }
-
-  // With no watch left, commits need not wake the pump. Destroying a
-  // subscription waits for its listener if it is running, which takes no
-  // lock of ours, so it may be destroyed with the session's lock held.
-  void unsubscribe_if_idle_locked() {
-    if (watches_.empty()) subscription_.reset();
-  }
-
-  // Brings every watch up to date, as far as flow control lets it.
-  void pump_watches() {
-    std::vector<std::shared_ptr<HostWatch>> watches;
-    std::shared_ptr<ChangeFeed> feed;
-    std::string prefix;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (ended_ || watches_.empty() || !source_) return;
-      for (const auto& [id, watch] : watches_) watches.push_back(watch);
-      feed = source_->feed;
-      prefix = source_->prefix;
-    }
-    const WatchFrameLimits limits{options_.watch_frame_bytes, options_.watch_frame_commits};
-    for (const auto& watch : watches) pump(*watch, *feed, prefix, limits);
-  }
-
-  void pump(HostWatch& watch, const ChangeFeed& feed, const std::string& prefix, const WatchFrameLimits& limits) {
-    for (;;) {
-      uint64_t cursor;
-      bool may_send;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (watch.ended) return;
-        cursor = watch.cursor;
-        may_send = watch.may_send();
-      }
-      WatchFrame frame;
-      auto status = ChangeFeed::ReadStatus::ok;
-      if (may_send) {
-        status = read_watch_frame(feed, prefix, watch.range, cursor, limits, frame);
-      } else if (!feed.can_resume_after(cursor)) {
-        // A watcher that does not read: it holds two frames, and now that its
-        // cursor has left the history, it is told so instead of holding more.
-        status = ChangeFeed::ReadStatus::too_old;
-      }
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (watch.ended) return;
-      if (status == ChangeFeed::ReadStatus::too_old) {
-        send(protocol::WatchError{watch.id, codes::watch_too_old});
-        log("watch " + std::to_string(watch.id) + " fell behind the change history past " + std::to_string(cursor));
-        watch.ended = true;
-        watches_.erase(watch.id);
-        unsubscribe_if_idle_locked();
-        return;
-      }
-      if (!may_send || frame.cursor == cursor) return;  // held by flow control, or caught up
-      watch.cursor = frame.cursor;
-      if (frame.commits.empty()) continue;  // nothing in range: read on
-      watch.unacknowledged.push_back(frame.commits.back().seq);
-      protocol::WatchData data;
-      data.id = watch.id;
-      data.commits = std::move(frame.commits);
-      send(data);
-    }
-  }
-
   // ---- output --------------------------------------------------------------
 
   template <typename M>
@@ -1037,12 +914,7 @@ class HostSession final : public Session,
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   bool extended_ = false;  // the guest said Hello
-  // Watches: the feed they read (looked up at the first), the listener that
-  // wakes the pump while any is open, and the pump.
-  std::map<uint32_t, std::shared_ptr<HostWatch>> watches_;
-  std::optional<ChangeSource> source_;
-  std::shared_ptr<CoalescedJob> pump_;
-  std::unique_ptr<ChangeFeed::Subscription> subscription_;
+  std::unique_ptr<HostWatches> watches_;  // from the first WatchRequest; uses mutex_
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};
   std::atomic<uint64_t> bytes_out_{0};  // written by workers without the lock (send_all)
