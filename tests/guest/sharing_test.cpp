@@ -125,9 +125,12 @@ TEST_F(Sharing, AReplyOverTheFrameLimitDropsTheStream) {
   EXPECT_EQ(guest.get("small"), "s");
 }
 
+// Without the extension, the frames are the reference guest's, one for one.
 TEST_F(Sharing, FrameObserverSeesEveryPayload) {
   Remote remote;
-  Guest guest;
+  GuestOptions options;
+  options.extension = false;
+  Guest guest(options);
   std::mutex mutex;
   std::vector<std::pair<FrameDirection, std::string>> frames;
   guest.set_frame_observer([&](FrameDirection direction, std::string_view payload) {

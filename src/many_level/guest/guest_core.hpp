@@ -1,11 +1,14 @@
 // The state a guest shares with its stream and its iterators: requests
-// waiting for replies, remote iterators and their flow control, and the one
-// stream currently attached. Shared ownership lets a stream or an iterator
-// outlive the Guest object safely: once the guest is closed they only fail.
+// waiting for replies, remote iterators and their flow control, the one
+// stream currently attached, and the extension (docs/PROTOCOL.md): its
+// negotiation per stream, remote snapshots and remote watches. Shared
+// ownership lets a stream or an iterator outlive the Guest object safely:
+// once the guest is closed they only fail.
 //
-// Locking: the core's mutex guards requests, iterators and the stream; each
-// iterator channel has its own mutex, always taken after the core's. No
-// completion or observer runs with either held.
+// Locking: the core's mutex guards requests, iterators, snapshots, watches
+// and the stream; each iterator channel has its own mutex, always taken
+// after the core's. No completion, watch callback or observer runs with
+// either held.
 #pragma once
 
 #include <chrono>
@@ -23,13 +26,19 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../host_stats.hpp"
 #include "../version.hpp"
+#include "../watch.hpp"
 #include "../protocol/codec.hpp"
 #include "../protocol/framing.hpp"
 #include "../protocol/messages.hpp"
 #include "../transport/session.hpp"
 #include "guest_options.hpp"
+#include "guest_snapshot.hpp"
+#include "guest_stats.hpp"
+#include "guest_watch.hpp"
 #include "id_allocator.hpp"
+#include "negotiation.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -40,6 +49,20 @@ struct Reply {
   std::string message;               // for local failures
   std::optional<std::string> value;  // Callback.value
   std::vector<std::optional<std::string>> values;  // GetManyCallback.values
+  std::optional<std::string> found;                // HasCallback.found
+  std::optional<HostStats> host_stats;             // HostStatsReply.stats
+  std::shared_ptr<SnapshotSlot> snapshot;          // what a SnapshotRequest opened
+};
+
+// What a request is beyond its message.
+struct RequestScope {
+  // An extension request: refused at once while the host has no extension
+  // (or lacks this feature), and failed with LEVEL_NOT_SUPPORTED if the
+  // stream turns out to be base while it waits.
+  const char* feature = nullptr;
+  // A read at this snapshot: refused once the snapshot is closed or lost,
+  // and failed (never re-sent) when its stream ends.
+  std::shared_ptr<SnapshotSlot> at;
 };
 
 enum class FrameDirection { in, out };
@@ -63,6 +86,8 @@ struct IteratorChannel {
   // state in an Iterator request; an ack or seek made before a newer stream
   // was attached is already carried by that stream's request.
   uint64_t stream = 0;
+  // Reads at this snapshot (the extension); it cannot resume on another stream.
+  std::shared_ptr<SnapshotSlot> at;
 
   size_t buffered_entries() const {
     size_t items = 0;
@@ -71,37 +96,6 @@ struct IteratorChannel {
     size_t per_entry = options.keys && options.values ? 2 : 1;
     return items / per_entry;
   }
-};
-
-struct PendingRequestInfo {
-  uint32_t id = 0;
-  const char* operation = "";
-  std::string key;
-  std::chrono::steady_clock::duration age{};
-};
-
-struct GuestIteratorInfo {
-  uint32_t id = 0;
-  uint32_t seq = 0;
-  uint64_t consumed = 0;
-  size_t buffered_entries = 0;
-  size_t unacknowledged_frames = 0;
-  bool ended = false;
-  bool errored = false;
-  bool reverse = false;
-  int64_t limit = -1;
-};
-
-struct GuestStats {
-  bool connected = false;
-  uint64_t connects = 0;
-  uint64_t disconnects = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint64_t frames_in = 0;
-  uint64_t frames_out = 0;
-  std::vector<PendingRequestInfo> pending;
-  std::vector<GuestIteratorInfo> iterators;
 };
 
 class GuestCore;
@@ -144,45 +138,72 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   using Completion = std::function<void(Reply)>;
   using FrameObserver = std::function<void(FrameDirection, std::string_view payload)>;
 
-  explicit GuestCore(GuestOptions options) : options_(std::move(options)) {}
+  explicit GuestCore(GuestOptions options) : options_(std::move(options)), negotiation_(options_.extension) {}
 
   bool retry() const { return options_.retry; }
 
   // Sends a request (now, or when a stream is attached) and calls `done` with
-  // its reply, on the thread that receives it.
+  // its reply, on the thread that receives it; or at once with the reason it
+  // cannot go (see RequestScope).
   template <typename M>
-  void request(M message, std::string key_for_stats, Completion done) {
+  void request(M message, std::string key_for_stats, Completion done, RequestScope scope = {}) {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (closed_) {
+    if (auto refused = refusal_locked(scope)) {
       lock.unlock();
-      done(local_failure(codes::database_not_open, "Database is not open"));
+      done(std::move(*refused));
       return;
     }
-    message.id = request_ids_.next([&](uint32_t id) { return requests_.count(id) > 0; });
-    Pending pending;
-    pending.operation = protocol::tag_name(M::tag);
-    pending.key = std::move(key_for_stats);
-    pending.started = std::chrono::steady_clock::now();
-    pending.done = std::move(done);
-    protocol::encode(pending.frame, message);
-    // A lone request goes out on this thread at once (its caller is likely
-    // waiting for it); behind others, it waits for the transport's thread,
-    // which sends a pipelining caller's requests many to a write.
-    bool sent = send_locked(pending.frame, requests_.empty() ? SendMode::now : SendMode::queued);
-    if (sent && !options_.retry) {
-      pending.frame.clear();  // never re-sent: no need to keep it
-      pending.frame.shrink_to_fit();
+    message.id = next_request_id_locked();
+    Pending pending = pending_locked(M::tag, std::move(key_for_stats), std::move(done), std::move(scope));
+    if constexpr (std::is_same_v<M, protocol::SnapshotRequest>) {
+      pending.opens = snapshots_.reserve();
+      message.snapshot = pending.opens->id;
     }
-    requests_.emplace(message.id, std::move(pending));
+    protocol::encode(pending.frame, message);
+    enqueue_locked(message.id, std::move(pending));
   }
 
-  std::shared_ptr<IteratorChannel> open_iterator(const protocol::IteratorOptions& options) {
+  // has / hasMany: a HasRequest when this stream's host offers it, else a
+  // GetMany, whose values only tell presence (what the reference host can
+  // answer). Decided under the lock, for the stream it goes out on; on a
+  // later stream, whose host is not known yet, it is re-sent as the GetMany.
+  void request_has(std::vector<std::string> keys, std::string key_for_stats, Completion done,
+                   std::shared_ptr<SnapshotSlot> at) {
+    RequestScope scope;
+    scope.at = std::move(at);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (auto refused = refusal_locked(scope)) {
+      lock.unlock();
+      done(std::move(*refused));
+      return;
+    }
+    const uint32_t id = next_request_id_locked();
+    const auto snapshot = scope.at ? std::optional<uint32_t>(scope.at->id) : std::nullopt;
+    Pending pending = pending_locked(protocol::HasRequest::tag, std::move(key_for_stats), std::move(done),
+                                     std::move(scope));
+    if (connection_ && negotiation_.offers(features::has)) {
+      if (options_.retry && !snapshot) protocol::encode(pending.frame, protocol::GetManyRequest{id, keys, snapshot});
+      std::string has;
+      protocol::encode(has, protocol::HasRequest{id, std::move(keys), snapshot});
+      enqueue_locked(id, std::move(pending), &has);
+    } else {
+      protocol::encode(pending.frame, protocol::GetManyRequest{id, std::move(keys), snapshot});
+      enqueue_locked(id, std::move(pending));
+    }
+  }
+
+  std::shared_ptr<IteratorChannel> open_iterator(const protocol::IteratorOptions& options,
+                                                 std::shared_ptr<SnapshotSlot> at = nullptr) {
     auto channel = std::make_shared<IteratorChannel>();
     channel->options = options;
     // A retrying guest needs keys to know where to resume.
     if (options_.retry) channel->options.keys = true;
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw Error(codes::database_not_open, "Database is not open");
+    if (at) {
+      if (const char* why = SnapshotTable::unusable(*at, connects_)) throw Error(codes::snapshot_not_open, why);
+    }
+    channel->at = std::move(at);
     channel->id = iterator_ids_.next([&](uint32_t id) { return iterators_.count(id) > 0; });
     channel->stream = connects_;
     iterators_[channel->id] = channel;
@@ -215,25 +236,77 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       auto found = iterators_.find(id);
       if (found == iterators_.end() || (channel && found->second.get() != channel)) return;
       iterators_.erase(found);
-      std::string frame;
-      protocol::encode(frame, protocol::IteratorClose{id});
-      send_locked(frame);
+      send_encoded_locked(protocol::IteratorClose{id});
       flushed = flushed_callback_locked();
     }
     if (flushed) flushed();
   }
 
+  // ---- the extension: snapshots and watches ------------------------------
+
+  // A snapshot's close(): the host releases it, after the reads sent before.
+  void release_snapshot(SnapshotSlot& slot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (snapshots_.release(slot, connects_) && connection_) send_encoded_locked(protocol::SnapshotRelease{slot.id});
+  }
+
+  // Starts a watch: its request goes out now, or on the next stream. Throws
+  // LEVEL_NOT_SUPPORTED at once when this stream's host has no change feed
+  // (while that is not known yet, the callback gets it).
+  std::shared_ptr<WatchChannel> open_watch(protocol::WatchRange range, std::optional<uint64_t> since,
+                                           WatchCallback callback) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) throw Error(codes::database_not_open, "Database is not open");
+    if (auto refused = negotiation_.refusal(features::watch)) throw *refused;
+    auto channel = watches_.open(std::move(range), since, std::move(callback));
+    if (connection_) {
+      send_encoded_locked(channel->request());
+      channel->stream = connects_;
+      probe_locked();
+    }
+    return channel;
+  }
+
+  // A watch's close(): the host stops it, if it still has it.
+  void close_watch(WatchChannel& channel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (channel.closed) return;
+    channel.closed = true;
+    watches_.forget(channel);
+    if (!channel.errored && connection_ && channel.stream == connects_) {
+      send_encoded_locked(protocol::WatchClose{channel.id});
+    }
+  }
+
+  HostExtension host_extension() const { return negotiation_.state(); }
+
+  std::vector<std::string> host_features() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return negotiation_.features();
+  }
+
+  // ---- streams -------------------------------------------------------------
+
   // Attaches a new stream (many-level's createRpcStream / connect) and sends
-  // everything that waits: unsent or (with retry) unanswered requests, and a
-  // request for every open iterator, resuming where it was.
+  // everything that waits: Hello first, then unsent or (with retry)
+  // unanswered requests, a request for every open iterator, resuming where
+  // it was, and one for every running watch, resuming after the last commit
+  // it delivered.
   std::shared_ptr<GuestConnection> connect() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw Error(codes::database_not_open, "Database is not open");
     if (connection_) throw Error(codes::not_supported, "Only one rpc stream can be active");
     connection_ = std::make_shared<GuestConnection>(shared_from_this(), options_.max_frame_length);
     ++connects_;
+    negotiation_.begin_stream();
+    // First, so that a C++ host answers it before any other reply.
+    if (negotiation_.enabled()) send_encoded_locked(Negotiation::hello(), SendMode::queued);
+    bool extension_sent = false;
     for (auto& [id, pending] : requests_) {
-      if (!pending.frame.empty()) send_locked(pending.frame, SendMode::queued);
+      if (!pending.frame.empty()) {
+        send_locked(pending.frame, SendMode::queued);
+        extension_sent = extension_sent || pending.extension;
+      }
       if (!options_.retry) {
         pending.frame.clear();
       }
@@ -247,38 +320,72 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       }
       send_locked(frame, SendMode::queued);
     }
+    for (auto& watch : watches_.running()) {
+      send_encoded_locked(watch->request(), SendMode::queued);
+      watch->stream = connects_;
+      watch->started = false;
+      extension_sent = true;
+    }
+    if (extension_sent) probe_locked();
     return connection_;
   }
 
-  // The attached stream ended. With retry, everything waits for the next one;
-  // without, everything in flight fails with LEVEL_CONNECTION_LOST.
+  // The attached stream ended, and with it the host's snapshots of it. With
+  // retry, everything else waits for the next one (but reads at a snapshot,
+  // which fail); without, everything in flight fails with
+  // LEVEL_CONNECTION_LOST, and so do watches.
   void stream_ended(GuestConnection* connection) {
     std::vector<Completion> failed;
+    std::vector<Completion> lost_snapshot_reads;
+    std::vector<std::shared_ptr<WatchChannel>> lost_watches;
+    bool forgot = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (connection_.get() != connection) return;
       connection_.reset();
       ++disconnects_;
+      snapshots_.lose_all();
       if (options_.retry) {
-        for (auto& [id, channel] : iterators_) forget_unconsumed(*channel);
-        return;
+        lost_snapshot_reads = take_requests_locked([](const Pending& pending) { return pending.at != nullptr; });
+        for (auto it = iterators_.begin(); it != iterators_.end();) {
+          if (it->second->at) {
+            lose_snapshot(*it->second);
+            it = iterators_.erase(it);
+            forgot = true;
+          } else {
+            forget_unconsumed(*it->second);
+            ++it;
+          }
+        }
+        forgot = forgot || !lost_snapshot_reads.empty();
+      } else {
+        failed = take_requests_locked([](const Pending&) { return true; });
+        fail_iterators_locked(Error(codes::connection_lost, "Connection to host lost"));
+        // Forgotten, as the reference's abort does: a failed iterator must not
+        // be re-sent on the next stream, nor keep the guest from being flushed.
+        iterators_.clear();
+        lost_watches = watches_.fail([](const WatchChannel&) { return true; });
+        forgot = true;
       }
-      failed = take_requests_locked();
-      fail_iterators_locked(Error(codes::connection_lost, "Connection to host lost"));
-      // Forgotten, as the reference's abort does: a failed iterator must not
-      // be re-sent on the next stream, nor keep the guest from being flushed.
-      iterators_.clear();
     }
+    for (auto& done : lost_snapshot_reads) done(local_failure(codes::snapshot_not_open, snapshot_lost));
     for (auto& done : failed) done(local_failure(codes::connection_lost, "Connection to host lost"));
-    notify_flushed();
+    tell(lost_watches, Error(codes::connection_lost, "Connection to host lost"));
+    if (forgot) notify_flushed();
   }
 
   // Frames from the host.
   void deliver(protocol::HostMessage& message) {
+    // Order is the signal: a base reply before any HelloReply means this
+    // stream's host knows no extension.
+    if (message.index() < protocol::base_host_messages && negotiation_.state() == HostExtension::unknown) {
+      settle([&] { return negotiation_.on_base_reply(); });
+    }
     std::visit([this](auto& m) { on_reply(m); }, message);
   }
 
-  // Aborts everything (close of the guest) and drops the stream.
+  // Aborts everything (close of the guest) and drops the stream. Watches
+  // stop here; Database::close() then tells their callbacks.
   void shutdown() {
     std::vector<Completion> aborted;
     std::shared_ptr<GuestConnection> connection;
@@ -286,9 +393,11 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       std::lock_guard<std::mutex> lock(mutex_);
       if (closed_) return;
       closed_ = true;
-      aborted = take_requests_locked();
+      aborted = take_requests_locked([](const Pending&) { return true; });
       fail_iterators_locked(Error(codes::database_not_open, "Aborted on database close()"));
       iterators_.clear();
+      watches_.close_all();
+      snapshots_.clear();
       connection = std::move(connection_);
     }
     for (auto& done : aborted) done(local_failure(codes::database_not_open, "Aborted on database close()"));
@@ -356,6 +465,10 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
                                  channel->frames.size(), channel->ended, channel->error.has_value(),
                                  channel->options.reverse, channel->options.limit});
     }
+    stats.extension = negotiation_.state();
+    stats.features = negotiation_.features();
+    stats.watches = watches_.info();
+    stats.snapshots = snapshots_.info();
     return stats;
   }
 
@@ -366,13 +479,76 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     std::chrono::steady_clock::time_point started;
     std::string frame;  // kept while it may need (re)sending
     Completion done;
+    bool extension = false;               // fails if the stream turns out base
+    std::shared_ptr<SnapshotSlot> at;     // a read at this snapshot
+    std::shared_ptr<SnapshotSlot> opens;  // a SnapshotRequest's snapshot
   };
 
-  static Reply local_failure(const char* code, std::string message) {
+  static constexpr const char* snapshot_lost = "The snapshot was lost with the connection to the host";
+
+  static Reply local_failure(std::string code, std::string message) {
     Reply reply;
-    reply.error = code;
+    reply.error = std::move(code);
     reply.message = std::move(message);
     return reply;
+  }
+
+  // Why a request cannot go at all; nullopt when it can.
+  std::optional<Reply> refusal_locked(const RequestScope& scope) const {
+    if (closed_) return local_failure(codes::database_not_open, "Database is not open");
+    if (scope.feature) {
+      if (auto refused = negotiation_.refusal(scope.feature)) return local_failure(refused->code(), refused->message());
+    }
+    if (scope.at) {
+      if (const char* why = SnapshotTable::unusable(*scope.at, connects_)) {
+        return local_failure(codes::snapshot_not_open, why);
+      }
+    }
+    return std::nullopt;
+  }
+
+  uint32_t next_request_id_locked() {
+    return request_ids_.next(
+        [&](uint32_t id) { return requests_.count(id) > 0 || negotiation_.probe_in_flight(id); });
+  }
+
+  static Pending pending_locked(protocol::GuestTag tag, std::string key, Completion done, RequestScope scope) {
+    Pending pending;
+    pending.operation = protocol::tag_name(tag);
+    pending.key = std::move(key);
+    pending.started = std::chrono::steady_clock::now();
+    pending.done = std::move(done);
+    pending.extension = scope.feature != nullptr;
+    pending.at = std::move(scope.at);
+    return pending;
+  }
+
+  // Sends a request's frame (or `now`, its form for this stream) and keeps
+  // it until its reply.
+  void enqueue_locked(uint32_t id, Pending pending, const std::string* now = nullptr) {
+    // A lone request goes out on this thread at once (its caller is likely
+    // waiting for it); behind others, it waits for the transport's thread,
+    // which sends a pipelining caller's requests many to a write.
+    const bool sent = send_locked(now ? *now : pending.frame, requests_.empty() ? SendMode::now : SendMode::queued);
+    // Never re-sent without retry, nor a read at a snapshot: no need to keep it.
+    if (sent && (!options_.retry || pending.at)) {
+      pending.frame.clear();
+      pending.frame.shrink_to_fit();
+    }
+    const bool extension = pending.extension;
+    requests_.emplace(id, std::move(pending));
+    if (sent && extension) probe_locked();
+  }
+
+  // Behind the first extension request of a stream whose host has not
+  // answered yet: an empty GetMany, which every host answers, so that the
+  // stream is surely settled (a reference host ignores extension requests
+  // and would otherwise never say anything). Its reply finds no request.
+  void probe_locked() {
+    if (!connection_ || !negotiation_.needs_probe()) return;
+    const uint32_t id = next_request_id_locked();
+    send_encoded_locked(protocol::GetManyRequest{id, {}}, SendMode::queued);
+    negotiation_.probe_sent(id);
   }
 
   // Writes a frame to the attached stream; false when there is none.
@@ -390,6 +566,14 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     return true;
   }
 
+  template <typename M>
+  bool send_encoded_locked(const M& message, SendMode mode = SendMode::now) {
+    if (!connection_) return false;
+    std::string frame;
+    protocol::encode(frame, message);
+    return send_locked(frame, mode);
+  }
+
   static protocol::IteratorRequest iterator_request(const IteratorChannel& channel) {
     protocol::IteratorRequest request;
     request.id = channel.id;
@@ -401,6 +585,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     } else {
       request.bookmark = channel.bookmark;
     }
+    if (channel.at) request.snapshot = channel.at->id;
     return request;
   }
 
@@ -415,10 +600,28 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     channel.ended = false;
   }
 
-  std::vector<Completion> take_requests_locked() {
+  // An iterator at a snapshot cannot resume elsewhere: what it received is
+  // still yielded, then (unless it had its end) it fails.
+  static void lose_snapshot(IteratorChannel& channel) {
+    std::lock_guard<std::mutex> lock(channel.mutex);
+    if (!channel.ended && !channel.error) channel.error = Error(codes::snapshot_not_open, snapshot_lost);
+    channel.changed.notify_all();
+  }
+
+  // Takes the requests `matching` out, for their completions to be called
+  // outside the lock. A SnapshotRequest taken frees its snapshot's id.
+  template <typename Matching>
+  std::vector<Completion> take_requests_locked(Matching&& matching) {
     std::vector<Completion> done;
-    for (auto& [id, pending] : requests_) done.push_back(std::move(pending.done));
-    requests_.clear();
+    for (auto it = requests_.begin(); it != requests_.end();) {
+      if (!matching(it->second)) {
+        ++it;
+        continue;
+      }
+      if (it->second.opens) snapshots_.forget(*it->second.opens);
+      done.push_back(std::move(it->second.done));
+      it = requests_.erase(it);
+    }
     return done;
   }
 
@@ -447,13 +650,49 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     if (flushed) flushed();
   }
 
+  // Ends watches with an error, on the stream's thread, no lock held.
+  static void tell(const std::vector<std::shared_ptr<WatchChannel>>& watches, const Error& error) {
+    for (const auto& watch : watches) watch->callback(error, Commit{watch->seq.load(std::memory_order_acquire), {}});
+  }
+
+  // Applies `decide` (a Negotiation transition, true if it settled the
+  // stream) and, if the stream turned out to have no extension, fails what
+  // waits for it: extension requests and watches.
+  template <typename Decide>
+  void settle(Decide&& decide) {
+    std::vector<Completion> refused;
+    std::vector<std::shared_ptr<WatchChannel>> refused_watches;
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!decide() || negotiation_.state() != HostExtension::unavailable) return;
+      reason = negotiation_.unavailable_reason();
+      refused = take_requests_locked([](const Pending& pending) { return pending.extension; });
+      refused_watches = watches_.fail([](const WatchChannel&) { return true; });
+    }
+    for (auto& done : refused) done(local_failure(codes::not_supported, reason));
+    tell(refused_watches, Error(codes::not_supported, reason));
+    if (!refused.empty()) notify_flushed();
+  }
+
   void complete(uint32_t id, Reply reply) {
     Completion done;
     std::function<void()> flushed;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto found = requests_.find(id);
-      if (found == requests_.end()) return;
+      if (found == requests_.end()) {
+        negotiation_.take_probe_reply(id);  // the probe's, which no caller sees (or a stray)
+        return;
+      }
+      if (auto& opens = found->second.opens) {
+        if (reply.error) {
+          snapshots_.forget(*opens);
+        } else {
+          SnapshotTable::opened(*opens, connects_);
+          reply.snapshot = opens;
+        }
+      }
       done = std::move(found->second.done);
       requests_.erase(found);
       flushed = flushed_callback_locked();
@@ -462,17 +701,22 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     if (flushed) flushed();
   }
 
+  // The reference guest treats an empty error string as success.
+  static std::optional<std::string> error_of(std::optional<std::string>& error) {
+    if (error && !error->empty()) return std::move(error);
+    return std::nullopt;
+  }
+
   void on_reply(protocol::Callback& callback) {
     Reply reply;
-    // The reference guest treats an empty error string as success.
-    if (callback.error && !callback.error->empty()) reply.error = std::move(callback.error);
+    reply.error = error_of(callback.error);
     reply.value = std::move(callback.value);
     complete(callback.id, std::move(reply));
   }
 
   void on_reply(protocol::GetManyCallback& callback) {
     Reply reply;
-    if (callback.error && !callback.error->empty()) reply.error = std::move(callback.error);
+    reply.error = error_of(callback.error);
     reply.values = std::move(callback.values);
     complete(callback.id, std::move(reply));
   }
@@ -510,10 +754,90 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     target->changed.notify_all();
   }
 
-  template <typename M>
-  void on_reply(M&) {}  // the extension's replies: not used yet
+  // ---- the extension's replies ---------------------------------------------
+
+  void on_reply(protocol::HelloReply& reply) {
+    settle([&] { return negotiation_.on_hello_reply(reply); });
+  }
+
+  void on_reply(protocol::HasCallback& callback) {
+    Reply reply;
+    reply.error = error_of(callback.error);
+    reply.found = std::move(callback.found);
+    complete(callback.id, std::move(reply));
+  }
+
+  void on_reply(protocol::HostStatsReply& stats) {
+    Reply reply;
+    reply.error = error_of(stats.error);
+    reply.host_stats = std::move(stats.stats);
+    complete(stats.id, std::move(reply));
+  }
+
+  // The watch running on this stream with that id, if it still wants frames.
+  std::shared_ptr<WatchChannel> live_watch_locked(uint32_t id) const {
+    auto watch = watches_.find(id);
+    return watch && watch->live_on(connects_) ? watch : nullptr;
+  }
+
+  void on_reply(protocol::WatchStarted& started) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto watch = watches_.find(started.id);
+    if (!watch || watch->closed || watch->errored || watch->stream != connects_ || !connection_) return;
+    watch->started = true;
+    watch->seq.store(started.seq, std::memory_order_release);
+    watch->seq_known = true;
+  }
+
+  // Each commit goes to the callback in order, here on the stream's thread
+  // with no lock held; the frame is acknowledged once all went. A close()
+  // (even from the callback) stops it between two commits.
+  void on_reply(protocol::WatchData& data) {
+    std::shared_ptr<WatchChannel> watch;
+    uint64_t stream;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watch = live_watch_locked(data.id);
+      if (!watch) return;
+      stream = connects_;
+      ++watch->unacknowledged_frames;
+    }
+    bool whole = true;
+    for (auto& wire : data.commits) {
+      Commit commit = to_commit(std::move(wire));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!watch->live_on(stream)) {
+          whole = false;
+          break;
+        }
+        // Before the call, as a local watch does: seq() seen from the
+        // callback is the commit it is given.
+        watch->seq.store(commit.seq, std::memory_order_release);
+        ++watch->commits;
+      }
+      watch->callback(std::nullopt, commit);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --watch->unacknowledged_frames;
+    if (whole && watch->live_on(stream) && stream == connects_) {
+      send_encoded_locked(protocol::WatchAck{watch->id, watch->seq.load(std::memory_order_relaxed)});
+    }
+  }
+
+  void on_reply(protocol::WatchError& error) {
+    std::shared_ptr<WatchChannel> watch;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watch = watches_.find(error.id);
+      if (!watch || watch->closed || watch->errored || watch->stream != connects_) return;
+      watch->errored = true;
+    }
+    tell({watch}, Error(error.error, watch_error_message(error.error, watch->seq.load(std::memory_order_acquire))));
+  }
 
   GuestOptions options_;
+  Negotiation negotiation_;  // of the current (or last) stream
   mutable std::mutex mutex_;
   bool closed_ = false;
   std::shared_ptr<GuestConnection> connection_;
@@ -521,6 +845,8 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   IdAllocator iterator_ids_;
   std::map<uint32_t, Pending> requests_;
   std::map<uint32_t, std::shared_ptr<IteratorChannel>> iterators_;
+  SnapshotTable snapshots_;
+  WatchTable watches_;
   std::function<void()> flush_listener_;
   std::shared_ptr<FrameObserver> observer_;
   uint64_t connects_ = 0;

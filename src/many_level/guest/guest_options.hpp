@@ -1,5 +1,5 @@
 // Options of a guest, as many-level's ManyLevelGuest takes them, plus the
-// frame limit the reference lacks.
+// frame limit the reference lacks and the switch of the extension.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +19,12 @@ struct GuestOptions {
 
   // A reply frame longer than this drops the stream (64 MiB by default).
   size_t max_frame_length = size_t{64} << 20;
+
+  // Speak the extension (docs/PROTOCOL.md) with hosts that know it: say
+  // Hello first on every stream. false: never send Hello, and behave exactly
+  // as the reference guest (snapshot(), watch() and host_stats() then fail
+  // with LEVEL_NOT_SUPPORTED).
+  bool extension = true;
 };
 
 MANY_LEVEL_NAMESPACE_END
