@@ -245,13 +245,14 @@ class TlsSession final : public Session {
 
     // Transport thread.
     void receive(const char* data, size_t size) {
-      // The plaintext of one call, in a buffer that stays with the thread
-      // (an event loop serves every connection from one); taken out while in
-      // use, so a nested call would simply find none.
+      // The plaintext of one call goes in a buffer that stays with the
+      // thread (an event loop serves every connection from one) and keeps its
+      // size, so it is neither allocated nor cleared per call; taken out
+      // while in use, so a nested call would simply find none.
       thread_local std::string scratch;
       std::string plain;
       plain.swap(scratch);
-      plain.clear();
+      size_t used = 0;
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (ended || has_failed.load()) return;
@@ -260,22 +261,22 @@ class TlsSession final : public Session {
           return;
         }
         if (!handshake_done.load()) step_handshake();
-        if (handshake_done.load() && !has_failed.load()) read_locked(plain);
+        if (handshake_done.load() && !has_failed.load()) used = read_locked(plain);
         send_locked(SendMode::now);
         shrink_input_locked();
       }
       encrypt_if_requested();
-      if (!plain.empty()) {
+      if (used > 0) {
         receiving.store(std::this_thread::get_id());
         struct Reset {
           std::atomic<std::thread::id>& receiving;
           ~Reset() { receiving.store(std::thread::id()); }
         } reset{receiving};
-        inner->receive(plain.data(), plain.size());
+        inner->receive(plain.data(), used);
       }
       // What the inner session wrote meanwhile, in one record or few.
       encrypt(SendMode::now);
-      if (plain.capacity() <= scratch_limit) scratch.swap(plain);  // a huge one is let go
+      if (plain.size() <= scratch_limit) scratch.swap(plain);  // a huge one is let go
     }
 
     // Any thread. Encrypts what the inner output holds, unless another thread
@@ -365,8 +366,9 @@ class TlsSession final : public Session {
       fail_locked("TLS handshake failed: " + describe_failure(error));
     }
 
-    // Decrypts all that the input makes whole; lock held.
-    void read_locked(std::string& plain) {
+    // Decrypts all that the input makes whole into `plain`, which it may
+    // grow; returns the plaintext's length. Lock held.
+    size_t read_locked(std::string& plain) {
       // Plaintext is never longer than the ciphertext it came from, of which
       // OpenSSL may hold up to one record besides what is in the BIO.
       const size_t room = static_cast<size_t>(BIO_ctrl_pending(in)) + SSL3_RT_MAX_PLAIN_LENGTH + 1;
@@ -387,9 +389,8 @@ class TlsSession final : public Session {
         if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_ZERO_RETURN) {
           fail_locked("TLS error: " + describe_failure(error));
         }
-        break;
+        return used;
       }
-      plain.resize(used);
     }
 
     // A mem BIO keeps the largest allocation it ever needed: one left empty
