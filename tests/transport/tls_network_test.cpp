@@ -255,7 +255,10 @@ TEST(TlsNetwork, FailedHandshakesSayWhyAndTheHostServesTheOthers) {
       ConnectedGuest rejected(server.address, &bad_client);
       EXPECT_NE(rejected.events.wait_for("disconnected " + test.guest_sees), "") << rejected.events.all();
       EXPECT_NE(server.disconnects.wait_for(test.host_sees), "") << server.disconnects.all();
-      // A request fails with its stream, and nothing of it reaches the database.
+      // A request fails with its stream, and nothing of it reaches the
+      // database. (A callback rather than a future: TSan cannot see the
+      // reference count of an exception shared through a future, and
+      // reports a race that is not.)
       auto outcome = std::make_shared<std::promise<std::string>>();
       rejected.guest.put_async("should not", "arrive", {}, [outcome](std::optional<Error> error) {
         outcome->set_value(error ? std::string(error->code()) : "no error");
@@ -280,12 +283,14 @@ TEST(TlsNetwork, PlainTcpToATlsPortFailsQuickly) {
   TlsHost server(certificates().server());
   const auto started = Clock::now();
   ConnectedGuest plain(server.address.with_tls(false), nullptr);
-  try {
-    plain.guest.put("k", "v");
-    FAIL() << "a plain request went through a TLS port";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), codes::connection_lost) << error.what();
-  }
+  // (A callback: see FailedHandshakesSayWhyAndTheHostServesTheOthers.)
+  auto outcome = std::make_shared<std::promise<std::string>>();
+  plain.guest.put_async("k", "v", {}, [outcome](std::optional<Error> error) {
+    outcome->set_value(error ? std::string(error->code()) : "no error");
+  });
+  auto put = outcome->get_future();
+  ASSERT_EQ(put.wait_for(wait_limit), std::future_status::ready);
+  EXPECT_EQ(put.get(), codes::connection_lost);
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(10));
   EXPECT_NE(server.disconnects.wait_for("session failed: TLS handshake failed: wrong version number (the peer does "
                                         "not seem to speak TLS)"),
