@@ -175,6 +175,87 @@ TEST(TlsSession, WritersOnManyThreadsKeepTheirOrder) {
   EXPECT_TRUE(pair.is_open()) << pair.end_reason();
 }
 
+// TLS records in `bytes` (5-byte headers, then the length they say).
+size_t count_records(const std::string& bytes) {
+  size_t records = 0;
+  for (size_t at = 0; at + 5 <= bytes.size(); ++records) {
+    at += 5 + ((static_cast<unsigned char>(bytes[at + 3]) << 8) | static_cast<unsigned char>(bytes[at + 4]));
+  }
+  return records;
+}
+
+TEST(TlsSession, ALoneWriteLeavesOnTheWritersThread) {
+  Link link(certificates().client(), certificates().server());
+  converse(*link.client, *link.server);
+  ASSERT_TRUE(link.client->handshake_done());
+  // What a transport registers: a direct sender for SendMode::now writes, a
+  // listener for the rest.
+  std::mutex mutex;
+  std::thread::id sent_on;
+  std::string sent;
+  int wakes = 0;
+  link.client->output().on_direct_send([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    sent_on = std::this_thread::get_id();
+    std::string bytes;
+    link.client->output().take(bytes);
+    sent += bytes;
+    return true;
+  });
+  link.client->output().on_readable([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++wakes;
+  });
+  std::thread::id writer;
+  std::thread([&] {
+    writer = std::this_thread::get_id();
+    link.client_inner->output().write([](std::string& out) { out += "a lone request"; }, SendMode::now);
+  }).join();
+  EXPECT_EQ(sent_on, writer);
+  EXPECT_EQ(wakes, 0);
+  EXPECT_EQ(count_records(sent), 1u);
+  link.server->receive(sent.data(), sent.size());
+  EXPECT_EQ(link.server_inner->received(), "a lone request");
+
+  // A queued write is encrypted at once too, and left for the transport's thread.
+  link.client_inner->output().write([](std::string& out) { out += "more to come"; }, SendMode::queued);
+  EXPECT_EQ(wakes, 1);
+  EXPECT_GT(link.client->output().size(), 0u);
+  link.client->output().on_direct_send(nullptr);
+  link.client->output().on_readable(nullptr);
+}
+
+// Writes a frame a hundred times over for every receive(), as a host that
+// answers a pipelined batch does.
+class ChattySession : public RecordingSession {
+ public:
+  ChattySession() : RecordingSession(/*echo=*/false) {}
+  void receive(const char* data, size_t size) override {
+    RecordingSession::receive(data, size);
+    for (int i = 0; i < 100; ++i) send("reply" + std::to_string(i) + ";");
+  }
+};
+
+TEST(TlsSession, WhatTheInnerSessionWritesInsideReceiveGoesInOneRecord) {
+  auto client_inner = std::make_shared<RecordingSession>(false);
+  auto server_inner = std::make_shared<ChattySession>();
+  TlsSession client(certificates().client(), client_inner, "localhost");
+  TlsSession server(certificates().server(), server_inner);
+  converse(client, server);
+  ASSERT_TRUE(server.handshake_done());
+  client_inner->send("a batch of requests");
+  std::string request;
+  client.output().take(request);
+  server.receive(request.data(), request.size());
+  std::string replies;
+  server.output().take(replies);
+  EXPECT_EQ(count_records(replies), 1u);
+  client.receive(replies.data(), replies.size());
+  std::string expected;
+  for (int i = 0; i < 100; ++i) expected += "reply" + std::to_string(i) + ";";
+  EXPECT_EQ(client_inner->received(), expected);
+}
+
 TEST(TlsSession, HandshakeFailuresSayWhy) {
   const auto& certs = certificates();
   const std::string verify_failed = "TLS handshake failed: certificate verify failed: ";
