@@ -48,7 +48,7 @@ class ChainedBatch {
     closed_ = true;
     auto operations = std::move(operations_);
     operations_.clear();
-    db_.batch(operations, raw_);
+    db_.batch(operations, raw_write);  // encoded as they were added
   }
 
   void close() {
@@ -65,8 +65,6 @@ class ChainedBatch {
                   std::string("Batch is not open: cannot call ") + method + "() after write() or close()");
     }
   }
-
-  inline static const WriteOptions raw_{"buffer", "buffer"};
 
   Database& db_;
   std::vector<BatchOperation> operations_;

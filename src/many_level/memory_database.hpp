@@ -58,12 +58,11 @@ class MemoryDatabase final : public Database {
     }
   }
 
-  // Bytes of keys and values plus a rough per-entry overhead of the map.
+  // Bytes of keys and values plus a rough per-entry overhead of the map,
+  // counted as writes go (a host's statistics ask often).
   StorageInfo storage_info() const override {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    uint64_t bytes = 0;
-    for (const auto& [key, value] : *data_) bytes += key.size() + value.size() + kEntryOverhead;
-    return {"memory", "", bytes};
+    return {"memory", "", bytes_};
   }
 
  protected:
@@ -84,8 +83,10 @@ class MemoryDatabase final : public Database {
   void do_put(std::string_view key, std::string_view value) override {
     {
       std::unique_lock<std::shared_mutex> lock(mutex_);
-      writable()[std::string(key)] = std::string(value);
-      feed()->record_with([&] { return std::vector<BatchOperation>{BatchOperation::put(std::string(key), std::string(value))}; });
+      set(writable(), key, value);
+      feed()->record_with([&] {
+        return std::vector<BatchOperation>{BatchOperation::put(std::string(key), std::string(value))};
+      });
     }
     feed()->notify();
   }
@@ -95,7 +96,7 @@ class MemoryDatabase final : public Database {
       std::unique_lock<std::shared_mutex> lock(mutex_);
       auto& map = writable();
       auto it = map.find(key);
-      if (it != map.end()) map.erase(it);
+      if (it != map.end()) erase(map, it);
       feed()->record_with([&] { return std::vector<BatchOperation>{BatchOperation::del(std::string(key))}; });
     }
     feed()->notify();
@@ -108,9 +109,10 @@ class MemoryDatabase final : public Database {
       auto& map = writable();
       for (const auto& op : operations) {
         if (op.type == BatchOperation::Type::put) {
-          map[op.key] = op.value;
+          set(map, op.key, op.value);
         } else {
-          map.erase(op.key);
+          auto it = map.find(op.key);
+          if (it != map.end()) erase(map, it);
         }
       }
       feed()->record_with([&] { return operations; });
@@ -127,8 +129,9 @@ class MemoryDatabase final : public Database {
       // The deleted keys are moved out of the map's nodes, not copied: the
       // feed gets them if it records, and they are dropped otherwise.
       std::vector<BatchOperation> deleted;
-      auto erase = [&](Map::iterator victim) {
+      auto take = [&](Map::iterator victim) {
         auto next = std::next(victim);
+        bytes_ -= entry_bytes(victim->first, victim->second);
         deleted.push_back(BatchOperation::del(std::move(map.extract(victim).key())));
         return next;
       };
@@ -136,13 +139,13 @@ class MemoryDatabase final : public Database {
       if (!options.reverse) {
         for (auto it = detail::first_in_range(map, range); it != map.end() && left > 0; --left) {
           if (!range.below_upper(it->first)) break;
-          it = erase(it);
+          it = take(it);
         }
       } else {
         for (auto it = detail::past_range(map, range); it != map.begin() && left > 0; --left) {
           auto victim = std::prev(it);
           if (!range.above_lower(victim->first)) break;
-          it = erase(victim);
+          it = take(victim);
         }
       }
       if (deleted.empty()) return;
@@ -178,6 +181,28 @@ class MemoryDatabase final : public Database {
     supports.snapshots = true;
     supports.explicit_snapshots = true;
     return supports;
+  }
+
+  static uint64_t entry_bytes(std::string_view key, std::string_view value) {
+    return key.size() + value.size() + kEntryOverhead;
+  }
+
+  // Writes to `map` (writable()'s), keeping bytes_ up to date.
+  void set(Map& map, std::string_view key, std::string_view value) {
+    auto it = map.lower_bound(key);
+    if (it != map.end() && it->first == key) {
+      bytes_ -= it->second.size();
+      it->second.assign(value.data(), value.size());
+      bytes_ += value.size();
+    } else {
+      map.emplace_hint(it, std::string(key), std::string(value));
+      bytes_ += entry_bytes(key, value);
+    }
+  }
+
+  void erase(Map& map, Map::iterator it) {
+    bytes_ -= entry_bytes(it->first, it->second);
+    map.erase(it);
   }
 
   // The map to write to, copied first if an iterator still shares it.
@@ -291,6 +316,7 @@ class MemoryDatabase final : public Database {
 
   mutable std::shared_mutex mutex_;
   std::shared_ptr<Map> data_ = std::make_shared<Map>();
+  uint64_t bytes_ = 0;  // storage_info()'s estimate of data_; guarded by mutex_
 };
 
 MANY_LEVEL_NAMESPACE_END

@@ -19,11 +19,26 @@
 // durable_fsync on (synchronous=FULL) every commit is fsynced first and
 // survives power loss too, at the cost of one fsync per group.
 //
+// Explicit snapshots (snapshot()): a pooled read connection inside a read
+// transaction, pinned by a first read when the snapshot is made. Reads at a
+// snapshot take turns on its connection (a mutex of the snapshot); iterators
+// made at it step statements of their own on that connection, and keep it:
+// closing the snapshot ends the transaction once its last iterator is done.
+//
+// The change feed (watch()): the group commit leader publishes each write
+// request it applied, in group order, once the group's COMMIT has succeeded
+// (a request that failed alone is left out; a group that failed publishes
+// nothing). A clear chunk appears as exactly the keys it deleted (DELETE ...
+// RETURNING). Only this object's writes are seen: writes another process (or
+// another SqliteDatabase) makes to the same file are neither numbered nor
+// delivered to watchers.
+//
 // Costs to know: an open iterator keeps a connection (three file handles) and
 // holds its snapshot, so the WAL cannot be checkpointed past it; close
-// iterators you no longer need. clear() deletes in chunks of clear_chunk keys,
-// one write transaction each, so a large clear does not stall other writers;
-// like abstract-level's clear() it is not atomic.
+// iterators you no longer need (an explicit snapshot too). clear() deletes in
+// chunks of clear_chunk keys, one write transaction each, so a large clear
+// does not stall other writers; like abstract-level's clear() it is not
+// atomic.
 #pragma once
 
 #include <sqlite3.h>
@@ -35,6 +50,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -142,8 +158,9 @@ inline std::string select_sql(bool keys, bool values, bool bounded, bool reverse
   return std::string("SELECT ") + columns + " FROM kv" + scan_clause(bounded, reverse);
 }
 
+// Returns the keys it deleted (SQLite 3.35+), for the change feed.
 inline std::string clear_sql(bool bounded, bool reverse) {
-  return "DELETE FROM kv WHERE key IN (SELECT key FROM kv" + scan_clause(bounded, reverse) + " LIMIT ?3)";
+  return "DELETE FROM kv WHERE key IN (SELECT key FROM kv" + scan_clause(bounded, reverse) + " LIMIT ?3) RETURNING key";
 }
 
 inline constexpr const char* create_table_sql =
@@ -175,7 +192,9 @@ class SqliteDatabase final : public Database {
         path_(std::move(path)),
         options_(std::move(options)),
         readers_([this] { return open_reader(); }, options_.read_pool_size),
-        writes_([this](std::vector<WriteQueue::Ticket*>& group) { commit(group); }) {}
+        writes_([this](std::vector<WriteQueue::Ticket*>& group) { commit(group); }) {
+    enable_change_feed(options_.change_history);
+  }
 
   ~SqliteDatabase() override {
     try {
@@ -195,6 +214,17 @@ class SqliteDatabase final : public Database {
     stats.committing_writes = writes_.committing();
     stats.queued_writes = writes_.queued();
     return stats;
+  }
+
+  // The file and its WAL, as they are on disk now.
+  StorageInfo storage_info() const override {
+    uint64_t bytes = 0;
+    for (const auto& file : {path_, path_ + "-wal"}) {
+      std::error_code missing;
+      auto size = std::filesystem::file_size(file, missing);
+      if (!missing) bytes += size;
+    }
+    return {"sqlite", path_, bytes};
   }
 
  protected:
@@ -312,6 +342,8 @@ class SqliteDatabase final : public Database {
                                                std::shared_ptr<const Encoding> key_encoding,
                                                std::shared_ptr<const Encoding> value_encoding) override;
 
+  inline std::shared_ptr<Snapshot> do_snapshot() override;
+
  private:
   using Connection = detail::sqlite::Connection;
   using ConnectionPool = detail::sqlite::ConnectionPool;
@@ -331,11 +363,21 @@ class SqliteDatabase final : public Database {
     const detail::sqlite::ScanRange* range = nullptr;
     bool reverse = false;
     int64_t limit = 0;
-    int64_t deleted = 0;  // out: keys a clear chunk deleted
+    int64_t deleted = 0;                    // out: keys a clear chunk deleted
+    std::vector<std::string> deleted_keys;  // out: which, in the order SQLite returned them
   };
   using WriteQueue = detail::sqlite::GroupCommit<WriteRequest>;
 
+  // An explicit snapshot's read transaction, shared by the snapshot and the
+  // iterators made at it: it ends (the lease goes back to the pool, which
+  // rolls it back) when the last of them lets go.
+  struct PinnedRead {
+    std::mutex mutex;  // one thread at a time on the connection
+    ConnectionPool::Lease reader;
+  };
+
   class Cursor;
+  class SnapshotReads;
 
   static Supports manifest() {
     Supports supports;
@@ -343,6 +385,7 @@ class SqliteDatabase final : public Database {
     supports.snapshots = true;
     supports.create_if_missing = true;
     supports.error_if_exists = true;
+    supports.explicit_snapshots = true;
     return supports;
   }
 
@@ -384,6 +427,9 @@ class SqliteDatabase final : public Database {
   // own write done, the caller checkpoints if one is due.
   void write(WriteRequest& request) {
     writes_.submit(request);
+    // The leader recorded the commit; watchers run here, on the writer's
+    // thread with no lock held (with none, this is one atomic load).
+    feed()->notify();
     if (checkpointer_->run_if_due()) checkpoints_.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -417,6 +463,46 @@ class SqliteDatabase final : public Database {
       }
       throw;
     }
+    record(group);
+  }
+
+  // The group's commits, in its order, still as its leader: the next group
+  // waits, so the feed's order is the database's.
+  void record(std::vector<WriteQueue::Ticket*>& group) {
+    for (auto* ticket : group) {
+      if (ticket->error) continue;
+      WriteRequest& request = *ticket->request;
+      if (request.kind == WriteRequest::Kind::clear && request.deleted_keys.empty()) continue;
+      feed()->record_with([&] { return operations_of(request); });
+    }
+  }
+
+  // A request as watchers see it. A clear chunk's deletes come in the order
+  // its scan went (SQLite returns them in no promised order).
+  static std::vector<BatchOperation> operations_of(WriteRequest& request) {
+    using Kind = WriteRequest::Kind;
+    std::vector<BatchOperation> operations;
+    switch (request.kind) {
+      case Kind::put:
+        operations.push_back(BatchOperation::put(std::string(request.key), std::string(request.value)));
+        break;
+      case Kind::del:
+        operations.push_back(BatchOperation::del(std::string(request.key)));
+        break;
+      case Kind::batch:
+        operations = *request.operations;
+        break;
+      case Kind::clear: {
+        auto& keys = request.deleted_keys;
+        std::sort(keys.begin(), keys.end(), [reverse = request.reverse](const std::string& a, const std::string& b) {
+          return reverse ? compare_keys(b, a) < 0 : compare_keys(a, b) < 0;
+        });
+        operations.reserve(keys.size());
+        for (auto& key : keys) operations.push_back(BatchOperation::del(std::move(key)));
+        break;
+      }
+    }
+    return operations;
   }
 
   // `alone`: the request is the whole transaction, so a failure can roll all
@@ -436,8 +522,9 @@ class SqliteDatabase final : public Database {
         Resetting done(statement);
         range.bind(statement);
         statement.bind(3, request.limit);
-        statement.run();
-        request.deleted = writer.changes();
+        request.deleted_keys.clear();
+        while (statement.step()) request.deleted_keys.emplace_back(statement.blob(0));
+        request.deleted = static_cast<int64_t>(request.deleted_keys.size());
         return;
       }
     }
@@ -482,36 +569,51 @@ class SqliteDatabase final : public Database {
   std::atomic<uint64_t> checkpoints_{0};
 };
 
-// An iterator: a statement stepping through the snapshot of its own read
-// connection. The connection goes back to the pool when the iterator closes.
+// An iterator: a statement stepping through a read transaction's snapshot.
+// Made by do_iterator(), it has a read connection and transaction of its own,
+// given back to the pool when it closes. Made at an explicit snapshot, it
+// shares the snapshot's connection: it steps statements of its own (the
+// connection's cache holds one statement per SQL text, which two iterators
+// would fight over), under the snapshot's mutex, and keeps the transaction
+// alive until it closes.
 class SqliteDatabase::Cursor final : public Iterator {
  public:
   Cursor(ConnectionPool::Lease reader, const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
          std::shared_ptr<const Encoding> value_encoding)
-      : Iterator(options, std::move(key_encoding), std::move(value_encoding)),
-        reader_(std::move(reader)),
-        range_(detail::sqlite::ScanRange::from(KeyRange::from(options))),
-        reverse_(options.reverse),
-        key_column_(wants_keys() ? 0 : -1),
-        value_column_(wants_values() ? (wants_keys() ? 1 : 0) : -1) {
+      : Cursor(options, std::move(key_encoding), std::move(value_encoding)) {
+    reader_ = std::move(reader);
+    connection_ = &*reader_;
     reader_->execute("BEGIN");
-    position(range_);
-    // A deferred transaction starts reading at its first step: stepping now
-    // pins the snapshot at creation rather than at the first next().
-    pending_ = statement_->step();
-    finished_ = !pending_;
+    start();
+  }
+
+  Cursor(std::shared_ptr<PinnedRead> pinned, const IteratorOptions& options,
+         std::shared_ptr<const Encoding> key_encoding, std::shared_ptr<const Encoding> value_encoding)
+      : Cursor(options, std::move(key_encoding), std::move(value_encoding)) {
+    pinned_ = std::move(pinned);
+    connection_ = &*pinned_->reader;
+    auto lock = turn();
+    try {
+      start();
+    } catch (...) {
+      owned_[0].reset();  // finalized while the connection is still ours
+      owned_[1].reset();
+      throw;
+    }
   }
 
   ~Cursor() override { close(); }
 
  protected:
   bool do_next(Entry& entry) override {
+    auto lock = turn();
     if (!advance()) return false;
     read(entry);
     return true;
   }
 
   void do_nextv(size_t size, std::vector<Entry>& entries) override {
+    auto lock = turn();
     // Only a fresh vector: all() calls this again and again on one vector,
     // where an exact reserve each time would defeat geometric growth.
     if (entries.empty()) entries.reserve(std::min<size_t>(size, 1024));
@@ -522,26 +624,61 @@ class SqliteDatabase::Cursor final : public Iterator {
   }
 
   void do_seek(std::string_view target) override {
+    auto lock = turn();
     position(reverse_ ? range_.up_to_key(target) : range_.from_key(target));
     pending_ = false;
     finished_ = false;
   }
 
   void do_close() override {
-    statement_ = nullptr;
+    {
+      auto lock = turn();
+      statement_ = nullptr;
+      statements_[0] = statements_[1] = nullptr;
+      owned_[0].reset();  // finalized while the connection is surely ours
+      owned_[1].reset();
+    }
     reader_.release();  // resets the statement and ends the read transaction
+    pinned_.reset();    // the snapshot's transaction ends with its last user
   }
 
  private:
+  Cursor(const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
+         std::shared_ptr<const Encoding> value_encoding)
+      : Iterator(options, std::move(key_encoding), std::move(value_encoding)),
+        range_(detail::sqlite::ScanRange::from(KeyRange::from(options))),
+        reverse_(options.reverse),
+        key_column_(wants_keys() ? 0 : -1),
+        value_column_(wants_values() ? (wants_keys() ? 1 : 0) : -1) {}
+
+  // A deferred transaction starts reading at its first step: stepping now
+  // pins the snapshot at creation rather than at the first next().
+  void start() {
+    position(range_);
+    pending_ = statement_->step();
+    finished_ = !pending_;
+  }
+
+  // The connection to ourselves: the snapshot's mutex when it is shared.
+  std::unique_lock<std::mutex> turn() {
+    return pinned_ ? std::unique_lock<std::mutex>(pinned_->mutex) : std::unique_lock<std::mutex>();
+  }
+
   // Aims the statement at `scan` within the iterator's transaction. A reverse
   // seek can add an upper bound, hence a statement for each shape, both
-  // prepared once per connection.
+  // prepared once (per connection, or per iterator at a snapshot).
   void position(detail::sqlite::ScanRange scan) {
     if (statement_) statement_->reset();
-    Statement*& slot = statements_[scan.bounded() ? 1 : 0];
+    const int shape = scan.bounded() ? 1 : 0;
+    Statement*& slot = statements_[shape];
     if (!slot) {
-      slot = &reader_->statement(
-          detail::sqlite::select_sql(wants_keys(), wants_values(), scan.bounded(), reverse_));
+      std::string sql = detail::sqlite::select_sql(wants_keys(), wants_values(), scan.bounded(), reverse_);
+      if (pinned_) {
+        owned_[shape] = connection_->prepare(sql);
+        slot = owned_[shape].get();
+      } else {
+        slot = &connection_->statement(sql);
+      }
     }
     statement_ = slot;
     bound_ = std::move(scan);  // the statement reads these bytes until reset
@@ -564,7 +701,10 @@ class SqliteDatabase::Cursor final : public Iterator {
     if (value_column_ >= 0) entry.value.assign(statement_->blob(value_column_));
   }
 
-  ConnectionPool::Lease reader_;
+  ConnectionPool::Lease reader_;        // its own connection, or
+  std::shared_ptr<PinnedRead> pinned_;  // an explicit snapshot's
+  Connection* connection_ = nullptr;
+  std::unique_ptr<Statement> owned_[2];  // at a snapshot: its own statements
   const detail::sqlite::ScanRange range_;
   detail::sqlite::ScanRange bound_;
   Statement* statements_[2] = {nullptr, nullptr};
@@ -580,6 +720,68 @@ inline std::unique_ptr<Iterator> SqliteDatabase::do_iterator(const IteratorOptio
                                                               std::shared_ptr<const Encoding> key_encoding,
                                                               std::shared_ptr<const Encoding> value_encoding) {
   return std::make_unique<Cursor>(readers_.acquire(), options, std::move(key_encoding), std::move(value_encoding));
+}
+
+// An explicit snapshot: reads take turns on its pinned read transaction.
+class SqliteDatabase::SnapshotReads final : public Snapshot {
+ public:
+  explicit SnapshotReads(std::shared_ptr<PinnedRead> pinned) : pinned_(std::move(pinned)) {}
+
+ protected:
+  std::optional<std::string> do_get(std::string_view key) override {
+    auto pinned = held();
+    std::lock_guard<std::mutex> lock(pinned->mutex);
+    return read_value(*pinned->reader, key);
+  }
+
+  std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
+    return read_all<std::optional<std::string>>(keys, &SqliteDatabase::read_value);
+  }
+
+  std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
+    return read_all<bool>(keys, &SqliteDatabase::read_presence);
+  }
+
+  std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
+                                        std::shared_ptr<const Encoding> value_encoding) override {
+    return std::make_unique<Cursor>(held(), options, std::move(key_encoding), std::move(value_encoding));
+  }
+
+  void do_close() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pinned_.reset();
+  }
+
+ private:
+  template <typename T, typename Read>
+  std::vector<T> read_all(const std::vector<std::string>& keys, Read read) {
+    auto pinned = held();
+    std::vector<T> results;
+    results.reserve(keys.size());
+    std::lock_guard<std::mutex> lock(pinned->mutex);
+    for (const auto& key : keys) results.push_back(read(*pinned->reader, key));
+    return results;
+  }
+
+  // The transaction, kept by the caller for its read: a close() on another
+  // thread meanwhile only drops the snapshot's own reference.
+  std::shared_ptr<PinnedRead> held() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!pinned_) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+    return pinned_;
+  }
+
+  std::mutex mutex_;
+  std::shared_ptr<PinnedRead> pinned_;
+};
+
+inline std::shared_ptr<Snapshot> SqliteDatabase::do_snapshot() {
+  auto pinned = std::make_shared<PinnedRead>();
+  pinned->reader = readers_.acquire();
+  pinned->reader->execute("BEGIN");
+  // A deferred transaction takes its snapshot at its first read: read now.
+  read_presence(*pinned->reader, "");
+  return std::make_shared<SnapshotReads>(std::move(pinned));
 }
 
 MANY_LEVEL_NAMESPACE_END

@@ -283,7 +283,8 @@ TEST(ChangeFeed, OperationsInFiltersByPrefixAndRangeAndStripsThePrefix) {
   RangeOptions range;
   range.gt = "x";
   range.lt = "z";
-  EXPECT_EQ(operations_in(commit, "!a!", KeyRange::from(range)), (std::vector<BatchOperation>{BatchOperation::del("y")}));
+  EXPECT_EQ(operations_in(commit, "!a!", KeyRange::from(range)),
+            (std::vector<BatchOperation>{BatchOperation::del("y")}));
   EXPECT_EQ(operations_in(commit, "", all).size(), 5u);
   EXPECT_TRUE(operations_in(commit, "!c!", all).empty());
 }

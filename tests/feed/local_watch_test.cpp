@@ -285,3 +285,23 @@ TEST(MemoryFeed, ManyWritersOneWatcherSeeEveryCommitInOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+// Not the feed, but counted on the same write path: what a host reports.
+TEST(MemoryStore, StorageInfoFollowsWhatItHolds) {
+  MemoryDatabase db;
+  EXPECT_EQ(db.storage_info().kind, "memory");
+  EXPECT_EQ(db.storage_info().bytes, 0u);
+  db.put("key", std::string(1000, 'v'));
+  const uint64_t one = db.storage_info().bytes;
+  EXPECT_GE(one, 1003u);
+  db.put("key", std::string(10, 'v'));  // overwritten: smaller
+  EXPECT_EQ(db.storage_info().bytes, one - 990);
+  db.batch({BatchOperation::put("other", "v"), BatchOperation::del("key"), BatchOperation::del("missing")});
+  db.put("third", "v");
+  db.clear(ClearOptions{});
+  EXPECT_EQ(db.storage_info().bytes, 0u);
+}
+
+}  // namespace

@@ -155,11 +155,18 @@ class Connection {
   Statement& statement(const std::string& sql) {
     auto found = statements_.find(sql);
     if (found != statements_.end()) return *found->second;
+    return *statements_.emplace(sql, prepare(sql)).first->second;
+  }
+
+  // A statement of the caller's own, outside the cache: for two executions
+  // of one SQL text at once on this connection (two iterators at one
+  // snapshot). The caller finalizes it (destroys it) before the connection.
+  std::unique_ptr<Statement> prepare(const std::string& sql) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw,
                                 nullptr);
     if (rc != SQLITE_OK) fail(rc, "cannot prepare '" + sql + "' on", file(), db_);
-    return *statements_.emplace(sql, std::make_unique<Statement>(raw)).first->second;
+    return std::make_unique<Statement>(raw);
   }
 
   // Runs a statement without rows through the cache (BEGIN, COMMIT, PRAGMA ...).
