@@ -12,14 +12,16 @@
 //   src/many_level/database.hpp
 //   src/many_level/batch_operation.hpp
 //   src/many_level/change_feed.hpp
-//   src/many_level/snapshot.hpp
+//   src/many_level/local_watch.hpp
 //   src/many_level/watch.hpp
+//   src/many_level/snapshot.hpp
 //   src/many_level/chained_batch.hpp
 //   src/many_level/sublevel.hpp
 //   src/many_level/prefixed_iterator.hpp
 //   src/many_level/memory_database.hpp
-//   src/many_level/protocol/protocol.hpp
+//   src/many_level/host_stats.hpp
 //   src/many_level/protocol/messages.hpp
+//   src/many_level/protocol/protocol.hpp
 //   src/many_level/protocol/codec.hpp
 //   src/many_level/protocol/framing.hpp
 //   src/many_level/transport/session.hpp
@@ -33,17 +35,30 @@
 //   src/many_level/transport/iostream_transport.hpp
 //   src/many_level/transport/memory_pair.hpp
 //   src/many_level/host/host.hpp
+//   src/many_level/host/host_context.hpp
 //   src/many_level/host/host_options.hpp
 //   src/many_level/host/host_session.hpp
 //   src/many_level/host/host_iterator.hpp
+//   src/many_level/host/host_snapshots.hpp
+//   src/many_level/host/host_watches.hpp
+//   src/many_level/host/coalesced_job.hpp
 //   src/many_level/host/worker_pool.hpp
+//   src/many_level/host/host_watch.hpp
 //   src/many_level/guest/guest.hpp
 //   src/many_level/guest/await_reply.hpp
 //   src/many_level/guest/guest_core.hpp
 //   src/many_level/guest/guest_options.hpp
+//   src/many_level/guest/guest_snapshot.hpp
 //   src/many_level/guest/id_allocator.hpp
+//   src/many_level/guest/guest_stats.hpp
+//   src/many_level/guest/guest_watch.hpp
+//   src/many_level/guest/negotiation.hpp
 //   src/many_level/guest/guest_iterator.hpp
 //   src/many_level/guest/connector.hpp
+//   src/many_level/transport/tls.hpp
+//   src/many_level/transport/tls_context.hpp
+//   src/many_level/transport/tls_deadlines.hpp
+//   src/many_level/transport/tls_session.hpp
 //   src/many_level/sqlite_database.hpp
 //   src/many_level/sqlite/checkpointer.hpp
 //   src/many_level/sqlite/connection.hpp
@@ -61,7 +76,8 @@
 // package many-level 2.0.0. This is the one header users include.
 //
 // Optional parts: define MANY_LEVEL_NO_SQLITE before including to leave out
-// SqliteDatabase (and the need for SQLite's headers and library).
+// SqliteDatabase (and the need for SQLite's headers and library), and
+// MANY_LEVEL_NO_OPENSSL to leave out TLS (and OpenSSL's).
 
 // ---- begin src/many_level/version.hpp ----
 // Version and ABI of many-level for C++. The inline namespace carries the
@@ -155,9 +171,11 @@ MANY_LEVEL_NAMESPACE_END
 // Option structs of the public API, named and defaulted as abstract-level's
 // options are. An empty encoding name means "the database's default".
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -219,9 +237,24 @@ struct WatchOptions : RangeOptions {
   std::string value_encoding;
 };
 
+// How much of its change feed a database keeps for watchers that resume
+// (see change_feed.hpp): the last commits, bounded in number and in bytes.
+struct ChangeHistoryOptions {
+  size_t max_commits = 100000;
+  size_t max_bytes = size_t{64} << 20;
+};
+
 struct DatabaseOptions {
+  // A constructor rather than an aggregate, so DatabaseOptions{"utf8", "json"}
+  // names the encodings and leaves the rest at their defaults.
+  DatabaseOptions() = default;
+  DatabaseOptions(std::string key_encoding, std::string value_encoding)
+      : key_encoding(std::move(key_encoding)), value_encoding(std::move(value_encoding)) {}
+
   std::string key_encoding = "utf8";
   std::string value_encoding = "utf8";
+  // Stores with a change feed (memory, SQLite) keep this much history.
+  ChangeHistoryOptions change_history;
 };
 
 MANY_LEVEL_NAMESPACE_END
@@ -816,13 +849,13 @@ MANY_LEVEL_NAMESPACE_END
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
+#include <thread>
 #include <type_traits>
 
 // ---- begin src/many_level/batch_operation.hpp ----
 // One operation of a batch, and one change of a commit as watchers see it:
 // a put of a key and value, or a del of a key, in raw bytes or encoded text.
-
-#include <utility>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -858,12 +891,12 @@ MANY_LEVEL_NAMESPACE_END
 // their own pace, so one slow watcher costs a cursor, never a queue.
 //
 // Nothing is recorded until the first subscriber: a database nobody watches
-// pays one lock and one counter increment a commit. From then on the history is kept (so
-// a watcher that reconnects can resume), bounded in commits and in bytes.
+// pays one lock and one counter increment a commit (and an atomic load to
+// find no listener). From then on the history is kept (so a watcher that
+// reconnects can resume), bounded in commits and in bytes.
 
-#include <cstddef>
+#include <atomic>
 #include <deque>
-#include <functional>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -881,11 +914,8 @@ struct Commit {
   }
 };
 
-// How much history a feed keeps for watchers that resume.
-struct ChangeHistoryOptions {
-  size_t max_commits = 100000;
-  size_t max_bytes = size_t{64} << 20;
-};
+// ChangeHistoryOptions (how much history a feed keeps) is in options.hpp,
+// beside the DatabaseOptions that carry it.
 
 class ChangeFeed {
  public:
@@ -902,27 +932,47 @@ class ChangeFeed {
   // starts meanwhile cannot miss this commit: it must only build the vector.
   template <typename Build>
   uint64_t publish_with(Build&& operations) {
-    uint64_t seq;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      seq = ++last_;
-      if (recording_) {
-        auto commit = std::make_shared<Commit>();
-        commit->seq = seq;
-        commit->operations = operations();
-        bytes_ += commit->weight();
-        history_.push_back(std::move(commit));
-        trim_locked();
-      } else {
-        first_ = last_ + 1;
-      }
-    }
+    uint64_t seq = record_with(std::forward<Build>(operations));
     notify();
     return seq;
   }
 
   uint64_t publish(std::vector<BatchOperation> operations) {
     return publish_with([&] { return std::move(operations); });
+  }
+
+  // publish_with() in two halves, for a store that records while it holds
+  // a lock of its own (which is what keeps its commits in order): record
+  // there, then notify() once that lock is released, so that no listener
+  // (and no watch callback) runs under it.
+  template <typename Build>
+  uint64_t record_with(Build&& operations) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    uint64_t seq = ++last_;
+    if (recording_) {
+      auto commit = std::make_shared<Commit>();
+      commit->seq = seq;
+      commit->operations = operations();
+      bytes_ += commit->weight();
+      history_.push_back(std::move(commit));
+      trim_locked();
+    } else {
+      first_ = last_ + 1;
+    }
+    return seq;
+  }
+
+  // Runs the listeners, on this thread, with no lock of the feed held. With
+  // none, it costs one atomic load. Calling it more often than there are
+  // commits is harmless: listeners read what is there.
+  void notify() {
+    if (listener_count_.load(std::memory_order_acquire) == 0) return;
+    std::shared_ptr<const Listeners> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      listeners = listeners_;
+    }
+    for (const auto& entry : *listeners) entry->call();
   }
 
   // ---- the readers' side -----------------------------------------------
@@ -961,25 +1011,67 @@ class ChangeFeed {
 
   // A listener registration: while it lives, `listener` runs after each
   // commit, on the committing thread, with no lock of the feed held. It must
-  // be quick (typically: schedule a read). Destroying the subscription waits
-  // for a call in progress on another thread; the listener must not destroy
-  // its own subscription.
+  // be quick (typically: schedule a read, or deliver what is new) and must
+  // not throw. It may run on several threads at once, and re-entrantly (if
+  // it writes to the database). Destroying the subscription waits for calls
+  // in progress on other threads; it may be destroyed from inside the
+  // listener itself.
   class Subscription {
    public:
     ~Subscription() {
       if (auto feed = feed_.lock()) feed->unsubscribe(entry_.get());
-      std::lock_guard<std::mutex> lock(entry_->mutex);
-      entry_->listener = nullptr;
+      entry_->disable();
     }
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
 
    private:
     friend class ChangeFeed;
-    struct Entry {
-      std::mutex mutex;
-      Listener listener;
+
+    // One listener and the threads inside it right now.
+    class Entry {
+     public:
+      explicit Entry(Listener listener) : listener_(std::make_shared<Listener>(std::move(listener))) {}
+
+      void call() {
+        std::shared_ptr<Listener> listener;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (!listener_) return;
+          listener = listener_;  // kept alive by this call even if disabled meanwhile
+          calling_.push_back(std::this_thread::get_id());
+        }
+        struct Leave {
+          Entry& entry;
+          ~Leave() { entry.leave(); }
+        } leave{*this};
+        (*listener)();
+      }
+
+      // No call starts after this; returns once those running on other
+      // threads are done (one on this thread is the caller's own frame).
+      void disable() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        listener_.reset();
+        const auto self = std::this_thread::get_id();
+        left_.wait(lock, [&] {
+          return std::all_of(calling_.begin(), calling_.end(), [&](std::thread::id id) { return id == self; });
+        });
+      }
+
+     private:
+      void leave() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        calling_.erase(std::find(calling_.begin(), calling_.end(), std::this_thread::get_id()));
+        left_.notify_all();
+      }
+
+      std::mutex mutex_;
+      std::condition_variable left_;
+      std::shared_ptr<Listener> listener_;
+      std::vector<std::thread::id> calling_;
     };
+
     Subscription(std::weak_ptr<ChangeFeed> feed, std::shared_ptr<Entry> entry)
         : feed_(std::move(feed)), entry_(std::move(entry)) {}
     std::weak_ptr<ChangeFeed> feed_;
@@ -989,15 +1081,16 @@ class ChangeFeed {
   // Starts recording (for good: later watchers may resume) and registers a
   // listener. The feed must be owned by a shared_ptr.
   static std::unique_ptr<Subscription> subscribe(const std::shared_ptr<ChangeFeed>& feed, Listener listener) {
-    auto entry = std::make_shared<Subscription::Entry>();
-    entry->listener = std::move(listener);
+    auto entry = std::make_shared<Subscription::Entry>(std::move(listener));
     {
       std::lock_guard<std::mutex> lock(feed->mutex_);
       if (!feed->recording_) {
         feed->recording_ = true;
         feed->first_ = feed->last_ + 1;
       }
-      feed->listeners_.push_back(entry);
+      auto listeners = std::make_shared<Listeners>(*feed->listeners_);
+      listeners->push_back(entry);
+      feed->replace_listeners_locked(std::move(listeners));
     }
     return std::unique_ptr<Subscription>(new Subscription(feed, std::move(entry)));
   }
@@ -1011,14 +1104,14 @@ class ChangeFeed {
     std::lock_guard<std::mutex> lock(mutex_);
     return bytes_;
   }
-  size_t listeners() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return listeners_.size();
-  }
+  size_t listeners() const { return listener_count_.load(std::memory_order_acquire); }
   const ChangeHistoryOptions& options() const { return options_; }
 
  private:
   using Entry = Subscription::Entry;
+  // Copied on change, so notify() takes a reference under the lock and
+  // calls the listeners outside it without copying the vector.
+  using Listeners = std::vector<std::shared_ptr<Entry>>;
 
   // Commits after `seq` are all known: the next one wanted (seq + 1) is at or
   // after the oldest kept. A seq from the future is refused as too old too:
@@ -1034,24 +1127,18 @@ class ChangeFeed {
     }
   }
 
-  void unsubscribe(const Entry* entry) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
-                                    [&](const std::shared_ptr<Entry>& e) { return e.get() == entry; }),
-                     listeners_.end());
+  void replace_listeners_locked(std::shared_ptr<const Listeners> listeners) {
+    listener_count_.store(listeners->size(), std::memory_order_release);
+    listeners_ = std::move(listeners);
   }
 
-  void notify() {
-    std::vector<std::shared_ptr<Entry>> listeners;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (listeners_.empty()) return;
-      listeners = listeners_;
+  void unsubscribe(const Entry* entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto listeners = std::make_shared<Listeners>();
+    for (const auto& e : *listeners_) {
+      if (e.get() != entry) listeners->push_back(e);
     }
-    for (const auto& entry : listeners) {
-      std::lock_guard<std::mutex> lock(entry->mutex);
-      if (entry->listener) entry->listener();
-    }
+    replace_listeners_locked(std::move(listeners));
   }
 
   const ChangeHistoryOptions options_;
@@ -1061,7 +1148,8 @@ class ChangeFeed {
   uint64_t first_ = 1;  // sequence of history_.front() (last_ + 1 when empty)
   size_t bytes_ = 0;
   std::deque<std::shared_ptr<const Commit>> history_;
-  std::vector<std::shared_ptr<Entry>> listeners_;
+  std::shared_ptr<const Listeners> listeners_ = std::make_shared<Listeners>();
+  std::atomic<size_t> listener_count_{0};  // listeners_->size(), read without the lock
 };
 
 // Where a database's changes come from: a feed, and the prefix its keys have
@@ -1088,6 +1176,234 @@ inline std::vector<BatchOperation> operations_in(const Commit& commit, std::stri
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/change_feed.hpp ----
+// ---- begin src/many_level/local_watch.hpp ----
+// The in-process watch: what Database::watch() gives for any store that
+// publishes to a change feed (memory, SQLite, and a host's database), read
+// straight from the feed with a cursor.
+//
+// Where callbacks run: on a committing thread, after its commit, with no
+// lock of the store or the feed held. Each notification delivers, in commit
+// order, every commit after the watch's cursor that touches its range (only
+// the operations inside the range; commits with none are skipped). A watch
+// delivers on one thread at a time: a thread that commits while another
+// delivers for the same watch leaves its commit to that one and returns, so a
+// writer never waits for another thread's callback, and a callback may write
+// to the database itself (its commit is delivered after it returns). Nothing
+// is queued per watch: a callback slow enough for the feed's history to move
+// past its cursor gets LEVEL_WATCH_TOO_OLD once, and the watch ends.
+//
+// Resuming (WatchOptions::since): the commits after `since` that the history
+// holds are delivered on the thread calling watch(), before it returns; a
+// `since` the history no longer reaches (or one from the future) makes
+// watch() throw LEVEL_WATCH_TOO_OLD.
+//
+// A callback that throws has its exception dropped: the write that delivered
+// it has already committed, and its caller must not see another's failure.
+
+// ---- begin src/many_level/watch.hpp ----
+// Watching a database: a callback gets every commit that touches a key
+// range, in commit order, from the moment the watch starts (or, resuming,
+// from a sequence it was given). See change_feed.hpp for where commits come
+// from and Database::watch() for how to start one.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// Gets each commit (its operations in the watched range, keys and values
+// decoded with the watch's encodings), or once an error, after which the
+// watch is over: LEVEL_WATCH_TOO_OLD (the history no longer reaches back to
+// where it was asked to resume, or the watcher fell that far behind: reload
+// and watch again), LEVEL_CONNECTION_LOST, LEVEL_DATABASE_NOT_OPEN, or
+// LEVEL_NOT_SUPPORTED (a guest whose host has no change feed). Calls of one
+// watch never overlap and come in commit order.
+using WatchCallback = std::function<void(std::optional<Error> error, const Commit& commit)>;
+
+class Watch {
+ public:
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+  // Closes the watch.
+  virtual ~Watch() = default;
+
+  // Stops deliveries: once it returns, the callback is not running (unless
+  // close() was called from it) and will not run again. Idempotent.
+  virtual void close() = 0;
+
+  // The sequence of the last commit delivered, or where the watch started
+  // before any: give it as WatchOptions::since to resume with nothing lost
+  // and nothing twice.
+  virtual uint64_t seq() const = 0;
+
+ protected:
+  Watch() = default;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/watch.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+class LocalWatch final : public Watch {
+ public:
+  // Starts watching `source`'s feed for the raw-byte range of `options`
+  // (limit and reverse are not looked at). Throws LEVEL_WATCH_TOO_OLD when
+  // options.since cannot be resumed.
+  static std::unique_ptr<LocalWatch> start(const ChangeSource& source, const RangeOptions& range,
+                                           std::optional<uint64_t> since, WatchCallback callback) {
+    auto state = std::make_shared<State>(source, KeyRange::from(range), std::move(callback));
+    std::unique_ptr<LocalWatch> watch(new LocalWatch(state));
+    // Subscribed first, so the feed records before the cursor is chosen:
+    // every commit after it is then either in the history or yet to come.
+    watch->subscription_ = ChangeFeed::subscribe(source.feed, [state] { state->deliver(false); });
+    if (since) {
+      if (!source.feed->can_resume_after(*since)) {
+        throw Error(codes::watch_too_old, "The change history no longer reaches back to sequence " +
+                                              std::to_string(*since) + " (or it is newer than the database's)");
+      }
+      state->cursor = *since;
+    } else {
+      state->cursor = source.feed->last_seq();
+    }
+    // Catches up on what the history holds (and whatever was committed while
+    // this started), here, before watch() returns.
+    state->deliver(true);
+    return watch;
+  }
+
+  ~LocalWatch() override { close(); }
+
+  void close() override {
+    state_->close();
+    // On the callback's own thread the subscription may go too: the feed
+    // waits only for listener calls on other threads.
+    subscription_.reset();
+  }
+
+  uint64_t seq() const override { return state_->cursor.load(std::memory_order_acquire); }
+
+ private:
+  // Shared by the watch and its feed listener, so a delivery running on a
+  // committing thread keeps it alive even if the watch is destroyed from the
+  // callback.
+  struct State {
+    State(const ChangeSource& source, KeyRange range, WatchCallback callback)
+        : feed(source.feed),
+          prefix(source.prefix),
+          range(std::move(range)),
+          everything(prefix.empty() && !this->range.lower && !this->range.upper),
+          callback(std::move(callback)) {}
+
+    // Delivers what is new, unless another thread is at it (then that one
+    // will, as it reads until it finds nothing). `wait`: wait for that
+    // thread instead, so that the caller returns with everything delivered.
+    void deliver(bool wait) {
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        if (wait) {
+          idle.wait(lock, [&] { return !delivering || closed; });
+          started = true;
+        }
+        // Before start() has chosen the cursor, start() itself delivers.
+        if (closed || !started) return;
+        if (delivering) {
+          more = true;
+          return;
+        }
+        delivering = true;
+        deliverer = std::this_thread::get_id();
+      }
+      bool ended = run();
+      std::lock_guard<std::mutex> lock(mutex);
+      if (ended) closed = true;
+      delivering = false;
+      deliverer = std::thread::id();
+      idle.notify_all();
+    }
+
+    // Reads and delivers until the feed has nothing after the cursor; true
+    // when the watch has ended (closed, or fallen out of the history).
+    bool run() {
+      std::vector<std::shared_ptr<const Commit>> commits;
+      for (;;) {
+        commits.clear();
+        if (feed->read(cursor.load(std::memory_order_relaxed), kCommitsPerRead, kBytesPerRead, commits) ==
+            ChangeFeed::ReadStatus::too_old) {
+          if (!is_closed()) {
+            call(Error(codes::watch_too_old, "The watch fell behind the change history; reload and watch again"),
+                 Commit{cursor.load(std::memory_order_relaxed), {}});
+          }
+          return true;
+        }
+        if (commits.empty()) {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (closed) return true;
+          if (!more) return false;
+          more = false;
+          continue;
+        }
+        for (const auto& commit : commits) {
+          if (is_closed()) return true;
+          if (everything) {
+            cursor.store(commit->seq, std::memory_order_release);
+            call(std::nullopt, *commit);
+            continue;
+          }
+          Commit mine{commit->seq, operations_in(*commit, prefix, range)};
+          cursor.store(commit->seq, std::memory_order_release);
+          if (!mine.operations.empty()) call(std::nullopt, mine);
+        }
+      }
+    }
+
+    void call(std::optional<Error> error, const Commit& commit) {
+      try {
+        callback(std::move(error), commit);
+      } catch (...) {
+        // See the top of this file.
+      }
+    }
+
+    bool is_closed() {
+      std::lock_guard<std::mutex> lock(mutex);
+      return closed;
+    }
+
+    // No delivery starts after this; waits for one running on another thread.
+    void close() {
+      std::unique_lock<std::mutex> lock(mutex);
+      closed = true;
+      const auto self = std::this_thread::get_id();
+      idle.wait(lock, [&] { return !delivering || deliverer == self; });
+    }
+
+    // One read's worth: enough to amortize the feed's lock, little enough
+    // that a close() from another thread is seen soon.
+    static constexpr size_t kCommitsPerRead = 64;
+    static constexpr size_t kBytesPerRead = size_t{1} << 20;
+
+    const std::shared_ptr<ChangeFeed> feed;
+    const std::string prefix;
+    const KeyRange range;
+    const bool everything;  // no prefix, no bounds: commits go out as they are
+    const WatchCallback callback;
+    std::atomic<uint64_t> cursor{0};  // the last commit delivered (or skipped)
+
+    std::mutex mutex;  // this watch's alone; guards what follows
+    std::condition_variable idle;
+    bool delivering = false;
+    bool more = false;  // a commit came while delivering: read again before stopping
+    bool closed = false;
+    bool started = false;  // the cursor is set: notifications may deliver
+    std::thread::id deliverer;
+  };
+
+  explicit LocalWatch(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  std::shared_ptr<State> state_;
+  std::unique_ptr<ChangeFeed::Subscription> subscription_;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/local_watch.hpp ----
 // ---- begin src/many_level/snapshot.hpp ----
 // An explicit snapshot, as abstract-level 2/3's db.snapshot(): reads that
 // name it (ReadOptions::snapshot, IteratorOptions::snapshot) see the database
@@ -1096,8 +1412,6 @@ MANY_LEVEL_NAMESPACE_END
 // Each store makes its own kind (a copy-on-write map, a SQLite read
 // transaction, a slot on a remote host); the Database that made it routes
 // reads to it, so users only ever call snapshot() and close().
-
-#include <atomic>
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -1151,45 +1465,6 @@ class Snapshot {
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/snapshot.hpp ----
-// ---- begin src/many_level/watch.hpp ----
-// Watching a database: a callback gets every commit that touches a key
-// range, in commit order, from the moment the watch starts (or, resuming,
-// from a sequence it was given). See change_feed.hpp for where commits come
-// from and Database::watch() for how to start one.
-
-MANY_LEVEL_NAMESPACE_BEGIN
-
-// Gets each commit (its operations in the watched range, keys and values
-// decoded with the watch's encodings), or once an error, after which the
-// watch is over: LEVEL_WATCH_TOO_OLD (the history no longer reaches back to
-// where it was asked to resume, or the watcher fell that far behind: reload
-// and watch again), LEVEL_CONNECTION_LOST, LEVEL_DATABASE_NOT_OPEN, or
-// LEVEL_NOT_SUPPORTED (a guest whose host has no change feed). Calls of one
-// watch never overlap and come in commit order.
-using WatchCallback = std::function<void(std::optional<Error> error, const Commit& commit)>;
-
-class Watch {
- public:
-  Watch(const Watch&) = delete;
-  Watch& operator=(const Watch&) = delete;
-  // Closes the watch.
-  virtual ~Watch() = default;
-
-  // Stops deliveries: once it returns, the callback is not running (unless
-  // close() was called from it) and will not run again. Idempotent.
-  virtual void close() = 0;
-
-  // The sequence of the last commit delivered, or where the watch started
-  // before any: give it as WatchOptions::since to resume with nothing lost
-  // and nothing twice.
-  virtual uint64_t seq() const = 0;
-
- protected:
-  Watch() = default;
-};
-
-MANY_LEVEL_NAMESPACE_END
-// ---- end src/many_level/watch.hpp ----
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -1240,6 +1515,124 @@ class ChainedBatch;
 class Sublevel;
 struct SublevelOptions;
 
+namespace detail {
+
+// What Database::watch() puts between a store's watch (local, a guest's, a
+// sublevel's) and the user's callback: it decodes commits, and it lets the
+// database end any kind of watch when it closes (with LEVEL_DATABASE_NOT_OPEN)
+// while keeping watch.hpp's promises: one error at most, and then nothing.
+class WatchGate {
+ public:
+  using Decode = std::function<Commit(const Commit&)>;  // empty: raw bytes go as they are
+
+  WatchGate(WatchCallback callback, Decode decode) : callback_(std::move(callback)), decode_(std::move(decode)) {}
+
+  // The store's watch, once do_watch() returned it.
+  void attach(std::unique_ptr<Watch> inner) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inner_ = std::move(inner);
+  }
+
+  // A call of the store's watch (which never overlaps itself).
+  void deliver(std::optional<Error> error, const Commit& commit) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (over_) return;
+      calling_.push_back(std::this_thread::get_id());
+    }
+    struct Leave {
+      WatchGate& gate;
+      ~Leave() { gate.leave(); }
+    } leave{*this};
+    if (error || !decode_) return pass(std::move(error), commit);
+    std::optional<Commit> decoded;
+    try {
+      decoded = decode_(commit);
+    } catch (const Error& e) {
+      error = e;
+    }
+    if (decoded) return pass(std::nullopt, *decoded);
+    // Undecodable: the watch ends with that error, as any other would.
+    pass(std::move(error), commit);
+    if (auto* inner = inner_watch()) inner->close();
+  }
+
+  // Ends the watch: delivers `error` (if it has not ended already), closes the
+  // store's watch, and returns with no call running on another thread.
+  void end(std::optional<Error> error) {
+    Watch* inner;
+    bool was_over;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      was_over = over_;
+      over_ = true;
+      const auto self = std::this_thread::get_id();
+      left_.wait(lock, [&] {
+        return std::all_of(calling_.begin(), calling_.end(), [&](std::thread::id id) { return id == self; });
+      });
+      inner = inner_.get();
+    }
+    if (inner) inner->close();
+    if (error && !was_over) call(std::move(error), Commit{inner ? inner->seq() : 0, {}});
+  }
+
+  uint64_t seq() {
+    auto* inner = inner_watch();
+    return inner ? inner->seq() : 0;
+  }
+
+ private:
+  // Passes a call on; an error is the last one.
+  void pass(std::optional<Error> error, const Commit& commit) {
+    if (error) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      over_ = true;
+    }
+    call(std::move(error), commit);
+  }
+
+  void call(std::optional<Error> error, const Commit& commit) {
+    try {
+      callback_(std::move(error), commit);
+    } catch (...) {
+      // Dropped, as local_watch.hpp explains: the caller is some writer.
+    }
+  }
+
+  Watch* inner_watch() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inner_.get();
+  }
+
+  void leave() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    calling_.erase(std::find(calling_.begin(), calling_.end(), std::this_thread::get_id()));
+    left_.notify_all();
+  }
+
+  const WatchCallback callback_;
+  const Decode decode_;
+  std::mutex mutex_;
+  std::condition_variable left_;
+  bool over_ = false;                     // ended: nothing more is passed on
+  std::vector<std::thread::id> calling_;  // threads inside deliver()
+  std::unique_ptr<Watch> inner_;
+};
+
+// The Watch that Database::watch() returns.
+class GatedWatch final : public Watch {
+ public:
+  explicit GatedWatch(std::shared_ptr<WatchGate> gate) : gate_(std::move(gate)) {}
+  ~GatedWatch() override { close(); }
+  void close() override { gate_->end(std::nullopt); }
+  uint64_t seq() const override { return gate_->seq(); }
+
+ private:
+  std::shared_ptr<WatchGate> gate_;
+};
+
+}  // namespace detail
+
 class Database {
  public:
   Database(const Database&) = delete;
@@ -1281,10 +1674,14 @@ class Database {
     lock.lock();
     changed_.wait(lock, [&] { return running_ == 0; });
     auto snapshots = std::move(snapshots_);
+    auto watches = std::move(watches_);
     lock.unlock();
     iterators_->close_all();
     for (auto& weak : snapshots) {
       if (auto snapshot = weak.lock()) snapshot->close();
+    }
+    for (auto& weak : watches) {
+      if (auto gate = weak.lock()) gate->end(Error(codes::database_not_open, "Database closed"));
     }
     std::string failure;
     try {
@@ -1437,8 +1834,11 @@ class Database {
   // Calls `callback` with every commit that touches the range, from now on
   // (or from options.since), until the returned Watch is closed or
   // destroyed. See watch.hpp for the callback's contract; where it runs
-  // depends on the database (a local store: the committing thread; a guest:
-  // the stream's thread). LEVEL_NOT_SUPPORTED unless supports().watch.
+  // depends on the database (a local store: a committing thread, see
+  // local_watch.hpp; a guest: the stream's thread). Closing the database
+  // ends its watches with LEVEL_DATABASE_NOT_OPEN; do not close it from a
+  // watch callback (the write that runs the callback is still in progress).
+  // LEVEL_NOT_SUPPORTED unless supports().watch.
   std::unique_ptr<Watch> watch(const WatchOptions& options, WatchCallback callback) {
     if (options.limit >= 0 || options.reverse) {
       throw Error(codes::invalid_argument, "limit and reverse do not apply to a watch");
@@ -1446,23 +1846,35 @@ class Database {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
     WatchOptions raw = options;
     static_cast<RangeOptions&>(raw) = codecs.range_bytes(options);
-    Operation operation(*this);
-    if (codecs.identity()) return do_watch(raw, std::move(callback));
-    return do_watch(raw, [codecs, callback = std::move(callback)](std::optional<Error> error, const Commit& commit) {
-      if (error) return callback(std::move(error), commit);
-      Commit decoded;
-      decoded.seq = commit.seq;
-      decoded.operations.reserve(commit.operations.size());
-      try {
+    raw.key_encoding = "buffer";
+    raw.value_encoding = "buffer";
+    detail::WatchGate::Decode decode;
+    if (!codecs.identity()) {
+      decode = [codecs](const Commit& commit) {
+        Commit decoded;
+        decoded.seq = commit.seq;
+        decoded.operations.reserve(commit.operations.size());
         for (const auto& op : commit.operations) {
           decoded.operations.push_back({op.type, codecs.key_text(op.key),
                                         op.type == BatchOperation::Type::put ? codecs.value_text(op.value) : ""});
         }
-      } catch (const Error& e) {
-        return callback(e, commit);
-      }
-      callback(std::nullopt, decoded);
-    });
+        return decoded;
+      };
+    }
+    Operation operation(*this);
+    auto gate = std::make_shared<detail::WatchGate>(std::move(callback), std::move(decode));
+    std::weak_ptr<detail::WatchGate> weak = gate;
+    gate->attach(do_watch(raw, [weak](std::optional<Error> error, const Commit& commit) {
+      if (auto gate = weak.lock()) gate->deliver(std::move(error), commit);
+    }));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
+                                    [](const std::weak_ptr<detail::WatchGate>& w) { return w.expired(); }),
+                     watches_.end());
+      watches_.push_back(gate);
+    }
+    return std::make_unique<detail::GatedWatch>(std::move(gate));
   }
 
   // Where this database's commits are published, if anywhere: what a host
@@ -1692,6 +2104,7 @@ class Database {
   std::shared_ptr<detail::IteratorRegistry> iterators_ = std::make_shared<detail::IteratorRegistry>();
   std::shared_ptr<ChangeFeed> feed_;                // set by stores that publish commits
   std::vector<std::weak_ptr<Snapshot>> snapshots_;  // closed by close(); guarded by mutex_
+  std::vector<std::weak_ptr<detail::WatchGate>> watches_;  // ended by close(); guarded by mutex_
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -1701,9 +2114,11 @@ class Database {
   std::string open_failure_;
 };
 
-// Until the local watch lands (local_watch.hpp), stores refuse.
-inline std::unique_ptr<Watch> Database::do_watch(const WatchOptions&, WatchCallback) {
-  throw Error(codes::not_supported, "This database has no change feed");
+// A store with a change feed is watched in process (local_watch.hpp).
+inline std::unique_ptr<Watch> Database::do_watch(const WatchOptions& options, WatchCallback callback) {
+  auto source = change_source();
+  if (!source) throw Error(codes::not_supported, "This database has no change feed");
+  return LocalWatch::start(*source, options, options.since, std::move(callback));
 }
 
 MANY_LEVEL_NAMESPACE_END
@@ -1749,7 +2164,7 @@ class ChainedBatch {
     closed_ = true;
     auto operations = std::move(operations_);
     operations_.clear();
-    db_.batch(operations, raw_);
+    db_.batch(operations, raw_write);  // encoded as they were added
   }
 
   void close() {
@@ -1766,8 +2181,6 @@ class ChainedBatch {
                   std::string("Batch is not open: cannot call ") + method + "() after write() or close()");
     }
   }
-
-  inline static const WriteOptions raw_{"buffer", "buffer"};
 
   Database& db_;
   std::vector<BatchOperation> operations_;
@@ -1788,6 +2201,12 @@ MANY_LEVEL_NAMESPACE_END
 // scheme (`!name!`, nested `!a!!b!`), so C++ and Node sublevels of the same
 // data see the same keys. Nesting needs no special code: a sublevel of a
 // sublevel prefixes its keys, and its parent prefixes them again.
+//
+// Snapshots are its root's: snapshot() hands out the parent's (so every
+// sublevel of one root shares them, as abstract-level allows), and reads at a
+// snapshot go to the parent with prefixed keys. A watch is the parent's watch
+// of the sublevel's range, with the prefix taken off the keys: it works over
+// any parent (a local store, a guest), and ends when the parent closes.
 
 // ---- begin src/many_level/prefixed_iterator.hpp ----
 // An iterator that reads another database's iterator and hides a key prefix:
@@ -1875,7 +2294,7 @@ class Sublevel final : public Database {
   // byte outside (separator + 1, 127): that reserve is what gives the prefix
   // an upper bound, exactly as in abstract-level.
   Sublevel(Database& parent, std::string_view name, const SublevelOptions& options = {})
-      : Database(parent.supports(), DatabaseOptions{options.key_encoding, options.value_encoding}),
+      : Database(parent.supports(), DatabaseOptions(options.key_encoding, options.value_encoding)),
         parent_(parent) {
     std::string trimmed(name);
     while (!trimmed.empty() && trimmed.front() == options.separator) trimmed.erase(0, 1);
@@ -1900,6 +2319,15 @@ class Sublevel final : public Database {
   // This sublevel's own prefix, e.g. "!b!" (the parent adds its own, if any).
   const std::string& prefix() const { return prefix_; }
   Database& parent() { return parent_; }
+
+  // The parent's feed, under the parent's prefix and this one's.
+  std::optional<ChangeSource> change_source() override {
+    auto source = parent_.change_source();
+    if (source) source->prefix += prefix_;
+    return source;
+  }
+
+  StorageInfo storage_info() const override { return parent_.storage_info(); }
 
  protected:
   // Passive, as abstract-level's is: a sublevel must not reopen a parent
@@ -1950,6 +2378,52 @@ class Sublevel final : public Database {
                                               std::move(value_encoding));
   }
 
+  // The root's snapshot: the root owns it, the parent's close() closes it.
+  std::shared_ptr<Snapshot> do_snapshot() override { return parent_.snapshot(); }
+
+  std::optional<std::string> do_get_at(Snapshot& snapshot, std::string_view key) override {
+    return parent_.try_get(prefixed(key), read_at(snapshot));
+  }
+
+  std::vector<std::optional<std::string>> do_get_many_at(Snapshot& snapshot,
+                                                         const std::vector<std::string>& keys) override {
+    return parent_.get_many(prefixed(keys), read_at(snapshot));
+  }
+
+  std::vector<bool> do_has_many_at(Snapshot& snapshot, const std::vector<std::string>& keys) override {
+    return parent_.has_many(prefixed(keys), read_at(snapshot));
+  }
+
+  std::unique_ptr<Iterator> do_iterator_at(Snapshot& snapshot, const IteratorOptions& options,
+                                           std::shared_ptr<const Encoding> key_encoding,
+                                           std::shared_ptr<const Encoding> value_encoding) override {
+    IteratorOptions inner_options = PrefixedIterator::inner_options(options, parent_range(options));
+    inner_options.snapshot = borrowed(snapshot);
+    auto inner = parent_.iterator(inner_options);
+    return std::make_unique<PrefixedIterator>(std::move(inner), prefix_, options, std::move(key_encoding),
+                                              std::move(value_encoding));
+  }
+
+  std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback) override {
+    WatchOptions mapped;
+    static_cast<RangeOptions&>(mapped) = parent_range(options);
+    mapped.limit = -1;
+    mapped.reverse = false;
+    mapped.since = options.since;
+    mapped.key_encoding = "buffer";
+    mapped.value_encoding = "buffer";
+    const size_t strip = prefix_.size();
+    return parent_.watch(mapped, [strip, callback = std::move(callback)](std::optional<Error> error,
+                                                                          const Commit& commit) {
+      if (error) return callback(std::move(error), commit);
+      Commit mine;
+      mine.seq = commit.seq;
+      mine.operations.reserve(commit.operations.size());
+      for (const auto& op : commit.operations) mine.operations.push_back({op.type, op.key.substr(strip), op.value});
+      callback(std::nullopt, mine);
+    });
+  }
+
  private:
   std::string prefixed(std::string_view key) const {
     std::string out;
@@ -1963,6 +2437,20 @@ class Sublevel final : public Database {
     out.reserve(keys.size());
     for (const auto& key : keys) out.push_back(prefixed(key));
     return out;
+  }
+
+  // Raw bytes at `snapshot`, which the caller holds for the whole call.
+  static ReadOptions read_at(Snapshot& snapshot) {
+    ReadOptions options = raw_read;
+    options.snapshot = borrowed(snapshot);
+    return options;
+  }
+
+  // A shared_ptr that does not own: reads take the snapshot by shared_ptr,
+  // and Database::snapshot()'s caller owns it for as long as the read runs
+  // (an iterator made at a snapshot does not need the object afterwards).
+  static std::shared_ptr<Snapshot> borrowed(Snapshot& snapshot) {
+    return std::shared_ptr<Snapshot>(std::shared_ptr<Snapshot>(), &snapshot);
   }
 
   // The user's range inside this sublevel, as a range of the parent: the
@@ -2010,6 +2498,12 @@ MANY_LEVEL_NAMESPACE_END
 // An in-memory store: an ordered map with copy-on-write snapshots, for tests
 // and embedded use. An iterator shares the map it was created on; the next
 // write copies it once, so iterators see a snapshot and cost O(1) to open.
+// Explicit snapshots (snapshot()) share the map the same way.
+//
+// Every commit is published to the database's change feed (watch()), in
+// commit order: a put or del as itself (a del even of a missing key, as
+// abstract-level emits it), a batch as its operations, a clear as the deletes
+// it did (none: no commit).
 
 #include <shared_mutex>
 
@@ -2038,12 +2532,21 @@ class MemoryDatabase final : public Database {
   // std::less<> over std::string compares bytes as unsigned, as LevelDB does.
   using Map = std::map<std::string, std::string, std::less<>>;
 
-  explicit MemoryDatabase(DatabaseOptions options = {}) : Database(manifest(), std::move(options)) {}
+  explicit MemoryDatabase(DatabaseOptions options = {}) : Database(manifest(), options) {
+    enable_change_feed(options.change_history);
+  }
   ~MemoryDatabase() override {
     try {
       close();
     } catch (...) {
     }
+  }
+
+  // Bytes of keys and values plus a rough per-entry overhead of the map,
+  // counted as writes go (a host's statistics ask often).
+  StorageInfo storage_info() const override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return {"memory", "", bytes_};
   }
 
  protected:
@@ -2059,48 +2562,80 @@ class MemoryDatabase final : public Database {
     return data_->find(key) != data_->end();
   }
 
+  // Each write records its commit under the write lock (so the feed's order
+  // is the map's), and notifies watchers once the lock is released.
   void do_put(std::string_view key, std::string_view value) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    writable()[std::string(key)] = std::string(value);
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      set(writable(), key, value);
+      feed()->record_with([&] {
+        return std::vector<BatchOperation>{BatchOperation::put(std::string(key), std::string(value))};
+      });
+    }
+    feed()->notify();
   }
 
   void do_del(std::string_view key) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto& map = writable();
-    auto it = map.find(key);
-    if (it != map.end()) map.erase(it);
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      auto& map = writable();
+      auto it = map.find(key);
+      if (it != map.end()) erase(map, it);
+      feed()->record_with([&] { return std::vector<BatchOperation>{BatchOperation::del(std::string(key))}; });
+    }
+    feed()->notify();
   }
 
   void do_batch(const std::vector<BatchOperation>& operations) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto& map = writable();
-    for (const auto& op : operations) {
-      if (op.type == BatchOperation::Type::put) {
-        map[op.key] = op.value;
-      } else {
-        map.erase(op.key);
+    if (operations.empty()) return;
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      auto& map = writable();
+      for (const auto& op : operations) {
+        if (op.type == BatchOperation::Type::put) {
+          set(map, op.key, op.value);
+        } else {
+          auto it = map.find(op.key);
+          if (it != map.end()) erase(map, it);
+        }
       }
+      feed()->record_with([&] { return operations; });
     }
+    feed()->notify();
   }
 
   void do_clear(const RangeOptions& options) override {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto& map = writable();
     KeyRange range = KeyRange::from(options);
     if (range.empty()) return;
-    uint64_t left = options.limit < 0 ? UINT64_MAX : static_cast<uint64_t>(options.limit);
-    if (!options.reverse) {
-      for (auto it = detail::first_in_range(map, range); it != map.end() && left > 0; --left) {
-        if (!range.below_upper(it->first)) break;
-        it = map.erase(it);
+    {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      auto& map = writable();
+      // The deleted keys are moved out of the map's nodes, not copied: the
+      // feed gets them if it records, and they are dropped otherwise.
+      std::vector<BatchOperation> deleted;
+      auto take = [&](Map::iterator victim) {
+        auto next = std::next(victim);
+        bytes_ -= entry_bytes(victim->first, victim->second);
+        deleted.push_back(BatchOperation::del(std::move(map.extract(victim).key())));
+        return next;
+      };
+      uint64_t left = options.limit < 0 ? UINT64_MAX : static_cast<uint64_t>(options.limit);
+      if (!options.reverse) {
+        for (auto it = detail::first_in_range(map, range); it != map.end() && left > 0; --left) {
+          if (!range.below_upper(it->first)) break;
+          it = take(it);
+        }
+      } else {
+        for (auto it = detail::past_range(map, range); it != map.begin() && left > 0; --left) {
+          auto victim = std::prev(it);
+          if (!range.above_lower(victim->first)) break;
+          it = take(victim);
+        }
       }
-    } else {
-      for (auto it = detail::past_range(map, range); it != map.begin() && left > 0; --left) {
-        auto victim = std::prev(it);
-        if (!range.above_lower(victim->first)) break;
-        it = map.erase(victim);
-      }
+      if (deleted.empty()) return;
+      feed()->record_with([&] { return std::move(deleted); });
     }
+    feed()->notify();
   }
 
   std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
@@ -2110,16 +2645,48 @@ class MemoryDatabase final : public Database {
     return std::make_unique<MapIterator>(data_, options, std::move(key_encoding), std::move(value_encoding));
   }
 
+  std::shared_ptr<Snapshot> do_snapshot() override {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return std::make_shared<MapSnapshot>(data_);
+  }
+
   void do_close() override {
     // Like memory-level, data lives as long as the object: reopening keeps it.
   }
 
  private:
+  // What a map node costs beyond its key and value (the tree's pointers and
+  // colour, two string headers, the allocator's rounding): an estimate.
+  static constexpr uint64_t kEntryOverhead = 96;
+
   static Supports manifest() {
     Supports supports;
     supports.permanence = false;
     supports.snapshots = true;
+    supports.explicit_snapshots = true;
     return supports;
+  }
+
+  static uint64_t entry_bytes(std::string_view key, std::string_view value) {
+    return key.size() + value.size() + kEntryOverhead;
+  }
+
+  // Writes to `map` (writable()'s), keeping bytes_ up to date.
+  void set(Map& map, std::string_view key, std::string_view value) {
+    auto it = map.lower_bound(key);
+    if (it != map.end() && it->first == key) {
+      bytes_ -= it->second.size();
+      it->second.assign(value.data(), value.size());
+      bytes_ += value.size();
+    } else {
+      map.emplace_hint(it, std::string(key), std::string(value));
+      bytes_ += entry_bytes(key, value);
+    }
+  }
+
+  void erase(Map& map, Map::iterator it) {
+    bytes_ -= entry_bytes(it->first, it->second);
+    map.erase(it);
   }
 
   // The map to write to, copied first if an iterator still shares it.
@@ -2184,16 +2751,64 @@ class MemoryDatabase final : public Database {
     Map::const_iterator position_;
   };
 
-  std::shared_mutex mutex_;
+  // An explicit snapshot: the map as it was, shared until the next write
+  // copies it (as an iterator shares it). Closing lets the map go; iterators
+  // made from the snapshot hold it themselves.
+  class MapSnapshot final : public Snapshot {
+   public:
+    explicit MapSnapshot(std::shared_ptr<const Map> map) : map_(std::move(map)) {}
+
+   protected:
+    std::optional<std::string> do_get(std::string_view key) override {
+      auto map = held();
+      auto it = map->find(key);
+      if (it == map->end()) return std::nullopt;
+      return it->second;
+    }
+
+    std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
+      auto map = held();
+      std::vector<bool> found;
+      found.reserve(keys.size());
+      for (const auto& key : keys) found.push_back(map->find(key) != map->end());
+      return found;
+    }
+
+    std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
+                                          std::shared_ptr<const Encoding> key_encoding,
+                                          std::shared_ptr<const Encoding> value_encoding) override {
+      return std::make_unique<MapIterator>(held(), options, std::move(key_encoding), std::move(value_encoding));
+    }
+
+    void do_close() override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      map_.reset();
+    }
+
+   private:
+    // The map, kept by the caller for its read: a close() on another thread
+    // meanwhile only drops the snapshot's own reference.
+    std::shared_ptr<const Map> held() {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!map_) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+      return map_;
+    }
+
+    std::mutex mutex_;
+    std::shared_ptr<const Map> map_;
+  };
+
+  mutable std::shared_mutex mutex_;
   std::shared_ptr<Map> data_ = std::make_shared<Map>();
+  uint64_t bytes_ = 0;  // storage_info()'s estimate of data_; guarded by mutex_
 };
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/memory_database.hpp ----
-
-// ---- begin src/many_level/protocol/protocol.hpp ----
-// The many-level wire protocol in one include: message structs, their codec
-// and the length-prefixed framing. Sessions (host, guest) build on these.
+// ---- begin src/many_level/host_stats.hpp ----
+// A host's statistics, as Host::stats() reports them in process and a guest
+// receives them over the wire (the extension's HostStatsReply): the message
+// structs themselves, so the two can never drift apart.
 
 // ---- begin src/many_level/protocol/messages.hpp ----
 // The messages of the many-level 2.0.0 wire protocol as plain C++ structs, one
@@ -2648,6 +3263,24 @@ static_assert(detail::tags_match_indexes<HostMessage, base_host_messages>(
 }  // namespace protocol
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/protocol/messages.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// uptime, connections accepted since start, the database (kind, file, size,
+// commit sequence), the host's version, and every open connection.
+using HostStats = protocol::HostStatsMessage;
+// One open connection: address, since when, requests, bytes and frames in
+// and out, open iterators, watches, snapshots, pending requests, and whether
+// it negotiated the extension.
+using HostConnectionStats = protocol::HostConnectionStats;
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host_stats.hpp ----
+
+// ---- begin src/many_level/protocol/protocol.hpp ----
+// The many-level wire protocol in one include: message structs, their codec
+// and the length-prefixed framing. Sessions (host, guest) build on these.
+
 // ---- begin src/many_level/protocol/codec.hpp ----
 // Encoding and decoding of the wire messages (messages.hpp) on protobuf-lite's
 // coded-stream API, byte for byte as the Node reference (many-level 2.0.0)
@@ -3644,9 +4277,15 @@ MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/transport/session.hpp ----
 // ---- begin src/many_level/transport/address.hpp ----
 // Where a host listens and a guest connects: `tcp://HOST:PORT` (IPv4, IPv6 in
-// brackets, or a name resolved with getaddrinfo) and `unix:PATH`. Parsing and
-// formatting, plus the sockets behind them: listen, connect with a timeout,
-// and the address actually bound (port 0 becomes the real port).
+// brackets, or a name resolved with getaddrinfo), `tls://HOST:PORT` (the same
+// TCP socket, carrying TLS) and `unix:PATH`. Parsing and formatting, plus the
+// sockets behind them: listen, connect with a timeout, and the address
+// actually bound (port 0 becomes the real port).
+//
+// A tls:// address only says that its stream wants TLS: the sockets here are
+// plain TCP either way, and whoever attaches a session to one wraps it
+// (transport/tls.hpp: listen_tls() for an EventLoop, tls_wrapper() for a
+// Connector, TlsSession for anything else).
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -3807,6 +4446,7 @@ struct Address {
   std::string host;  // tcp: a name or a literal, IPv6 without brackets
   std::uint16_t port = 0;
   std::string path;  // unix_socket
+  bool tls = false;  // tcp only: the stream carries TLS (tls://HOST:PORT)
 
   static Address tcp(std::string host, std::uint16_t port) {
     Address address;
@@ -3822,18 +4462,27 @@ struct Address {
     return address;
   }
 
+  // The same TCP address, wanting TLS or not.
+  Address with_tls(bool wants_tls = true) const {
+    Address address = *this;
+    address.tls = wants_tls && is_tcp();
+    return address;
+  }
+
+  // True for tls:// too: TLS rides on a TCP socket.
   bool is_tcp() const { return kind == Kind::tcp; }
   bool is_unix() const { return kind == Kind::unix_socket; }
 
   // The form parse_address() reads back.
   std::string to_string() const {
     if (is_unix()) return "unix:" + path;
-    if (host.find(':') != std::string::npos) return "tcp://[" + host + "]:" + std::to_string(port);
-    return "tcp://" + host + ":" + std::to_string(port);
+    const char* scheme = tls ? "tls://" : "tcp://";
+    if (host.find(':') != std::string::npos) return scheme + ("[" + host + "]:") + std::to_string(port);
+    return scheme + host + ":" + std::to_string(port);
   }
 
   friend bool operator==(const Address& a, const Address& b) {
-    return a.kind == b.kind && a.host == b.host && a.port == b.port && a.path == b.path;
+    return a.kind == b.kind && a.host == b.host && a.port == b.port && a.path == b.path && a.tls == b.tls;
   }
   friend bool operator!=(const Address& a, const Address& b) { return !(a == b); }
 };
@@ -3841,14 +4490,14 @@ struct Address {
 namespace detail {
 
 [[noreturn]] inline void bad_address(std::string_view text, const char* why) {
-  throw Error(codes::invalid_argument, "expected tcp://HOST:PORT or unix:PATH, got \"" +
+  throw Error(codes::invalid_argument, "expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH, got \"" +
                                            std::string(text) + "\" (" + why + ")");
 }
 
 }  // namespace detail
 
-// Throws Error(LEVEL_INVALID_ARGUMENT) on anything that is not one of the two
-// forms. Names are checked for shape only; they are resolved on use.
+// Throws Error(LEVEL_INVALID_ARGUMENT) on anything that is not one of the
+// three forms. Names are checked for shape only; they are resolved on use.
 // `unix:@NAME` is Linux's abstract namespace: no file, gone with its socket.
 inline Address parse_address(std::string_view text) {
   using detail::bad_address;
@@ -3860,7 +4509,8 @@ inline Address parse_address(std::string_view text) {
     if (path.size() >= sizeof(sockaddr_un{}.sun_path)) bad_address(text, "path longer than 107 bytes");
     return Address::unix_socket(std::string(path));
   }
-  if (!starts_with("tcp://")) bad_address(text, "unknown scheme");
+  const bool tls = starts_with("tls://");
+  if (!tls && !starts_with("tcp://")) bad_address(text, "unknown scheme");
 
   std::string_view rest = text.substr(6);
   std::string_view host;
@@ -3895,7 +4545,7 @@ inline Address parse_address(std::string_view text) {
     number = number * 10 + static_cast<unsigned long>(c - '0');
   }
   if (number > 65535) bad_address(text, "port out of range");
-  return Address::tcp(std::string(host), static_cast<std::uint16_t>(number));
+  return Address::tcp(std::string(host), static_cast<std::uint16_t>(number)).with_tls(tls);
 }
 
 // The address in a sockaddr (what getsockname/getpeername/accept give).
@@ -4073,7 +4723,7 @@ class ListeningSocket {
     if (::listen(socket.fd_.get(), backlog) < 0) {
       throw detail::errno_error("cannot listen on " + address.to_string());
     }
-    socket.address_ = local_address(socket.fd_.get());
+    socket.address_ = local_address(socket.fd_.get()).with_tls(address.tls);
     return socket;
   }
 
@@ -4193,7 +4843,6 @@ MANY_LEVEL_NAMESPACE_END
 // the host buffer without bound.
 
 #include <exception>
-#include <thread>
 #include <unordered_map>
 
 // ---- begin src/many_level/transport/send_gate.hpp ----
@@ -5629,6 +6278,110 @@ MANY_LEVEL_NAMESPACE_END
 // A host exposes any Database to guests: one HostSession per stream, all of
 // them sharing one worker pool. The counterpart of many-level's ManyLevelHost.
 
+// ---- begin src/many_level/host/host_context.hpp ----
+// What the sessions of one host share: when the host started, how many
+// connections it accepted, and which are open, so that any session can
+// answer a HostStatsRequest with the whole host's statistics. Sessions hold
+// it by shared_ptr rather than a reference to the Host: a statistics job
+// still running on a worker while the Host is destroyed finds it alive.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// Who a connection is: its number on this host, its peer, when it began.
+struct HostConnectionIdentity {
+  uint64_t id = 0;
+  std::string address;  // as the transport names the peer; "" when unknown
+  uint64_t since_ms = 0;  // ms since the Unix epoch
+};
+
+// What the context asks of each open connection (a HostSession).
+class HostConnection {
+ public:
+  // Its statistics, or nullopt once its stream has ended.
+  virtual std::optional<HostConnectionStats> connection_stats() const = 0;
+
+ protected:
+  ~HostConnection() = default;
+};
+
+class HostContext {
+ public:
+  // `db` must outlive every session that holds the context (Host ends its
+  // sessions before it goes).
+  explicit HostContext(Database& db) : db_(db), started_(std::chrono::steady_clock::now()) {}
+
+  HostContext(const HostContext&) = delete;
+  HostContext& operator=(const HostContext&) = delete;
+
+  // Counts a new connection and names it.
+  HostConnectionIdentity accept(std::string address) {
+    HostConnectionIdentity identity;
+    identity.id = ++connections_total_;
+    identity.address = std::move(address);
+    identity.since_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count());
+    return identity;
+  }
+
+  // Lists a connection while it is alive.
+  void add(std::weak_ptr<HostConnection> connection) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    connections_.erase(std::remove_if(connections_.begin(), connections_.end(),
+                                      [](const std::weak_ptr<HostConnection>& c) { return c.expired(); }),
+                       connections_.end());
+    connections_.push_back(std::move(connection));
+  }
+
+  // The connections still alive, as the type they were added as.
+  template <class T>
+  std::vector<std::shared_ptr<T>> connections() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::shared_ptr<T>> alive;
+    for (const auto& weak : connections_) {
+      if (auto connection = weak.lock()) alive.push_back(std::static_pointer_cast<T>(connection));
+    }
+    return alive;
+  }
+
+  // The host's statistics now. Asks each connection for its own (taking its
+  // lock), so it must not be called with a session's lock held.
+  HostStats stats() const {
+    HostStats stats;
+    stats.uptime_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::steady_clock::now() - started_)
+                                                .count());
+    stats.connections_total = connections_total_.load();
+    for (const auto& connection : connections<const HostConnection>()) {
+      if (auto connection_stats = connection->connection_stats()) stats.connections.push_back(std::move(*connection_stats));
+    }
+    std::sort(stats.connections.begin(), stats.connections.end(),
+              [](const HostConnectionStats& a, const HostConnectionStats& b) { return a.id < b.id; });
+    try {
+      StorageInfo storage = db_.storage_info();
+      stats.database_kind = std::move(storage.kind);
+      stats.database_path = std::move(storage.path);
+      stats.database_bytes = storage.bytes;
+      if (auto source = db_.change_source()) stats.seq = source->feed->last_seq();
+    } catch (const std::exception&) {
+      // A store that cannot say (closed, say) leaves these empty: the rest still helps.
+    }
+    stats.version = MANY_LEVEL_VERSION_STRING;
+    return stats;
+  }
+
+  Database& database() const { return db_; }
+
+ private:
+  Database& db_;
+  const std::chrono::steady_clock::time_point started_;
+  std::atomic<uint64_t> connections_total_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::weak_ptr<HostConnection>> connections_;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/host_context.hpp ----
 // ---- begin src/many_level/host/host_options.hpp ----
 // What a host lets its guests do, and the limits that keep one guest from
 // hurting the host or the others. The reference host has readonly and the
@@ -5672,6 +6425,20 @@ struct HostOptions {
   // Open iterators per connection; one more is answered with an error.
   size_t max_iterators = 1024;
 
+  // The extension. Explicit snapshots one connection may hold open; one more
+  // is refused with LEVEL_LIMIT_REACHED. Each holds what the store needs to
+  // read the past (a SQLite read transaction keeps the WAL from shrinking).
+  size_t max_snapshots = 64;
+
+  // Watches per connection; one more is refused (WatchError LEVEL_LIMIT_REACHED).
+  size_t max_watches = 64;
+
+  // The most a WatchData frame holds, in bytes of keys and values and in
+  // commits; a single commit bigger than that still goes, alone. A watch has
+  // at most two frames unacknowledged, so these bound what it can hold up.
+  size_t watch_frame_bytes = size_t{64} << 10;
+  size_t watch_frame_commits = 1000;
+
   // Frames that fail to decode are ignored as the reference does, but a
   // connection that sends this many is closed: it is not a many-level guest.
   size_t max_malformed_frames = 100;
@@ -5694,6 +6461,12 @@ MANY_LEVEL_NAMESPACE_END
 // gets its speed. Iterators read on their own jobs, so a slow iterator does
 // not hold up the requests behind it, and each connection has its own queue,
 // so one guest's large clear does not hold up another guest.
+//
+// The extension (docs/PROTOCOL.md) begins when the guest says Hello, which is
+// answered as it is decoded, before the next frame is acted on. Until then
+// extension frames are ignored, as the Node reference would, so a Node guest
+// sees nothing new. has and snapshots run in request order with the rest;
+// watches are pumped from the database's change feed on the worker pool.
 
 #include <iterator>
 
@@ -5709,6 +6482,9 @@ struct HostIterator {
   uint32_t seq = 0;
   protocol::IteratorOptions options;
   std::unique_ptr<Iterator> iterator;  // null until created in request order
+  // The guest's snapshot it reads at (extension), kept to recreate the store
+  // iterator when a seek leaves a range cut at a bookmark.
+  std::shared_ptr<Snapshot> snapshot;
 
   int64_t limit = -1;      // the guest's limit, counted here (the store's iterator has none)
   uint64_t consumed = 0;   // what the guest says it consumed
@@ -5764,6 +6540,135 @@ inline IteratorOptions store_iterator_options(const protocol::IteratorOptions& w
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/host/host_iterator.hpp ----
+// ---- begin src/many_level/host/host_snapshots.hpp ----
+// The explicit snapshots one guest holds open on a host, by the ids it chose
+// (the extension's SnapshotRequest / SnapshotRelease). Making, reading from
+// and releasing them all happen in request order on the session's drain;
+// statistics and the stream's end come from other threads, hence its own lock.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+class HostSnapshots {
+ public:
+  explicit HostSnapshots(size_t limit) : limit_(limit) {}
+
+  HostSnapshots(const HostSnapshots&) = delete;
+  HostSnapshots& operator=(const HostSnapshots&) = delete;
+
+  // Makes snapshot `id` of `db`. Returns "" when it is open, else the LEVEL_*
+  // code it was refused with, and in `why` words for the host's log.
+  std::string open(uint32_t id, Database& db, std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (closed_) return codes::database_not_open;  // the stream ended
+      if (snapshots_.count(id)) {
+        why = "snapshot id " + std::to_string(id) + " is in use";
+        return codes::invalid_argument;
+      }
+      if (snapshots_.size() >= limit_) {
+        why = std::to_string(limit_) + " snapshots are open on this connection";
+        return codes::limit_reached;
+      }
+    }
+    if (!db.supports().explicit_snapshots) {
+      why = "the database has no explicit snapshots";
+      return codes::not_supported;
+    }
+    std::shared_ptr<Snapshot> snapshot;
+    try {
+      snapshot = db.snapshot();
+    } catch (const std::exception& e) {
+      why = e.what();
+      return wire_error_code(e);
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (closed_) {
+      lock.unlock();
+      snapshot->close();
+      return codes::database_not_open;
+    }
+    snapshots_.emplace(id, std::move(snapshot));
+    return {};
+  }
+
+  // Snapshot `id`; throws LEVEL_SNAPSHOT_NOT_OPEN when no such one is open.
+  std::shared_ptr<Snapshot> at(uint32_t id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = snapshots_.find(id);
+    if (found == snapshots_.end() || !found->second->is_open()) {
+      throw Error(codes::snapshot_not_open, "Snapshot " + std::to_string(id) + " is not open");
+    }
+    return found->second;
+  }
+
+  // Closes snapshot `id`, if open. Closing may wait on the store: call it on a worker.
+  void release(uint32_t id) {
+    std::shared_ptr<Snapshot> released;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = snapshots_.find(id);
+      if (found == snapshots_.end()) return;
+      released = std::move(found->second);
+      snapshots_.erase(found);
+    }
+    released->close();
+  }
+
+  // Takes every snapshot out, to close, and refuses new ones from now on.
+  std::vector<std::shared_ptr<Snapshot>> take_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    std::vector<std::shared_ptr<Snapshot>> all;
+    for (auto& [id, snapshot] : snapshots_) all.push_back(std::move(snapshot));
+    snapshots_.clear();
+    return all;
+  }
+
+  std::vector<uint32_t> ids() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<uint32_t> ids;
+    for (const auto& [id, snapshot] : snapshots_) ids.push_back(id);
+    return ids;
+  }
+
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return snapshots_.size();
+  }
+
+ private:
+  const size_t limit_;
+  mutable std::mutex mutex_;
+  std::map<uint32_t, std::shared_ptr<Snapshot>> snapshots_;
+  bool closed_ = false;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/host_snapshots.hpp ----
+// ---- begin src/many_level/host/host_watches.hpp ----
+// The watches of one connection (the extension's WatchRequest, WatchAck,
+// WatchClose): started, acknowledged and closed on the I/O thread, at once,
+// not in request order; brought up to date by a pump that reads the feed and
+// encodes on a worker, one pump at a time. The feed's listener only asks for
+// the pump, from the committing thread, so a commit costs its writer an
+// atomic increment per watching connection, never a read or an encode.
+//
+// A HostWatches lives inside its HostSession and shares the session's lock:
+// every method but pump() is called with it held, and pump() takes it to
+// send, so that WatchStarted precedes a watch's data and nothing is sent
+// after the stream's end.
+
+// ---- begin src/many_level/host/coalesced_job.hpp ----
+// A job that runs on a worker pool at most once at a time, however often it
+// is asked for: asking while it runs makes it run once more afterwards, and
+// asking while it is queued costs nothing. A session's watch pump is one: a
+// commit asks for it from the committing thread, an ack from the I/O thread,
+// and the pump then catches up on everything at once on a worker.
+//
+// Asking never blocks and takes no lock of the caller's (an atomic counter,
+// then, on the first ask only, the pool's queue), so it is safe from a change
+// feed's listener.
+
 // ---- begin src/many_level/host/worker_pool.hpp ----
 // A fixed pool of threads that runs the host's database calls, so a slow
 // store call (a large clear, a cold read) never blocks the I/O thread or the
@@ -5841,6 +6746,322 @@ MANY_LEVEL_NAMESPACE_END
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
+class CoalescedJob : public std::enable_shared_from_this<CoalescedJob> {
+ public:
+  // `pool` must outlive every request(); `job` is called on the pool's threads.
+  CoalescedJob(WorkerPool& pool, std::function<void()> job) : pool_(pool), job_(std::move(job)) {}
+
+  CoalescedJob(const CoalescedJob&) = delete;
+  CoalescedJob& operator=(const CoalescedJob&) = delete;
+
+  // Makes the job run (again) soon. Only the request that finds nothing
+  // pending submits; the runner sees the others when it is done.
+  void request() {
+    if (requests_.fetch_add(1) == 0) pool_.submit([self = shared_from_this()] { self->run(); });
+  }
+
+ private:
+  void run() {
+    unsigned seen = requests_.load();
+    for (;;) {
+      try {
+        job_();
+      } catch (...) {
+        // The job reports its own failures; one that escapes must not leave
+        // the counter up, or no request would ever submit it again.
+      }
+      // Requests that came while it ran: run again for them (they may have
+      // come after the job looked), else stop, leaving the counter at zero
+      // so that the next request submits.
+      unsigned now = requests_.fetch_sub(seen) - seen;
+      if (now == 0) return;
+      seen = now;
+    }
+  }
+
+  WorkerPool& pool_;
+  std::function<void()> job_;
+  std::atomic<unsigned> requests_{0};
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/coalesced_job.hpp ----
+// ---- begin src/many_level/host/host_watch.hpp ----
+// The host's side of one watch (the extension's WatchRequest): the guest's
+// range, a cursor into the database's change feed, and the frames the guest
+// has not acknowledged yet; and how the next WatchData frame is read from the
+// feed. Flow control is the iterators': nothing more is read for a watch with
+// two frames unacknowledged, so a watcher that never reads costs two frames
+// and a cursor, and is told LEVEL_WATCH_TOO_OLD once the history has moved
+// past its cursor.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+struct HostWatch {
+  // Unacknowledged frames past which nothing more is read (as for iterators).
+  static constexpr size_t max_unacknowledged = 2;
+
+  uint32_t id = 0;
+  KeyRange range;
+  // Every commit up to here was sent or did not touch the range. Only the
+  // session's pump moves it, one pump at a time.
+  uint64_t cursor = 0;
+  // The seq of each unacknowledged frame's last commit, oldest first.
+  std::deque<uint64_t> unacknowledged;
+  bool ended = false;  // closed, failed, or its stream ended
+
+  bool may_send() const { return unacknowledged.size() < max_unacknowledged; }
+
+  // One WatchAck{seq}: releases the oldest frame if the ack covers it. An ack
+  // of something never sent (or of an earlier watch with the same id) does not.
+  bool acknowledge(uint64_t seq) {
+    if (unacknowledged.empty() || seq < unacknowledged.front()) return false;
+    unacknowledged.pop_front();
+    return true;
+  }
+};
+
+inline KeyRange watch_key_range(const protocol::WatchRange& wire) {
+  RangeOptions range;
+  range.gt = wire.gt;
+  range.gte = wire.gte;
+  range.lt = wire.lt;
+  range.lte = wire.lte;
+  return KeyRange::from(range);
+}
+
+// How much one WatchData frame holds: keys and values in bytes, and commits.
+// The first commit goes in whatever its size, so a huge one is never stuck.
+struct WatchFrameLimits {
+  size_t max_bytes = size_t{64} << 10;
+  size_t max_commits = 1000;
+};
+
+struct WatchFrame {
+  std::vector<protocol::Commit> commits;  // in range only; may be empty
+  uint64_t cursor = 0;                    // where the next frame starts reading
+};
+
+// Reads, after `after`, the commits of one frame: each commit with only its
+// operations under `prefix` and in `range` (keys without the prefix), those
+// with none skipped. The cursor passes skipped commits too, so a watch of a
+// quiet range keeps up with a busy feed. too_old: commits after `after` have
+// left the history.
+inline ChangeFeed::ReadStatus read_watch_frame(const ChangeFeed& feed, std::string_view prefix,
+                                               const KeyRange& range, uint64_t after,
+                                               const WatchFrameLimits& limits, WatchFrame& frame) {
+  frame.cursor = after;
+  size_t bytes = 0;
+  std::vector<std::shared_ptr<const Commit>> commits;
+  while (frame.commits.size() < limits.max_commits && bytes < limits.max_bytes) {
+    commits.clear();
+    if (feed.read(frame.cursor, limits.max_commits, limits.max_bytes, commits) == ChangeFeed::ReadStatus::too_old) {
+      return ChangeFeed::ReadStatus::too_old;
+    }
+    if (commits.empty()) break;  // caught up
+    for (const auto& commit : commits) {
+      auto operations = operations_in(*commit, prefix, range);
+      if (!operations.empty()) {
+        size_t weight = 0;
+        for (const auto& op : operations) weight += op.key.size() + op.value.size() + 8;
+        // It opens the next frame instead; the cursor stays before it.
+        if (!frame.commits.empty() && (bytes + weight > limits.max_bytes || frame.commits.size() >= limits.max_commits)) {
+          return ChangeFeed::ReadStatus::ok;
+        }
+        bytes += weight;
+        protocol::Commit wire;
+        wire.seq = commit->seq;
+        wire.ops.reserve(operations.size());
+        for (auto& op : operations) {
+          bool put = op.type == BatchOperation::Type::put;
+          wire.ops.push_back({put ? protocol::BatchOp::Type::put : protocol::BatchOp::Type::del, std::move(op.key),
+                              put ? std::optional<std::string>(std::move(op.value)) : std::nullopt});
+        }
+        frame.commits.push_back(std::move(wire));
+      }
+      frame.cursor = commit->seq;
+    }
+  }
+  return ChangeFeed::ReadStatus::ok;
+}
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/host_watch.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// One watch, for introspection.
+struct HostWatchInfo {
+  uint32_t id = 0;
+  uint64_t seq = 0;  // its cursor: every commit up to here was sent or skipped
+  unsigned unacknowledged_frames = 0;
+};
+
+class HostWatches {
+ public:
+  // What the watches need of their session: to send a message (its lock
+  // held), to log, and to run the pump on a worker (`pump_job` must reach
+  // this object's pump() only while the session lives: it holds it weakly).
+  using Send = std::function<void(protocol::HostMessage message)>;
+  using Log = std::function<void(const std::string& line)>;
+
+  HostWatches(Database& db, const HostOptions& options, WorkerPool& pool, std::mutex& session_mutex, Send send,
+              Log log, std::function<void()> pump_job)
+      : db_(db),
+        options_(options),
+        session_mutex_(session_mutex),
+        send_(std::move(send)),
+        log_(std::move(log)),
+        pump_(std::make_shared<CoalescedJob>(pool, std::move(pump_job))) {}
+
+  HostWatches(const HostWatches&) = delete;
+  HostWatches& operator=(const HostWatches&) = delete;
+
+  // ---- with the session's lock held --------------------------------------
+
+  // Answers WatchStarted, then data as the pump finds it; or WatchError.
+  void start(const protocol::WatchRequest& request) {
+    auto refuse = [&](const char* code, const std::string& why) {
+      send_(protocol::WatchError{request.id, code});
+      log_("refusing watch " + std::to_string(request.id) + " (" + code + "): " + why);
+    };
+    if (!source_) source_ = db_.change_source();
+    if (!source_) return refuse(codes::not_supported, "the database has no change feed");
+    if (watches_.count(request.id)) return refuse(codes::invalid_argument, "the id is in use");
+    if (watches_.size() >= options_.max_watches) {
+      return refuse(codes::limit_reached, std::to_string(options_.max_watches) + " watches are open on this connection");
+    }
+    const ChangeFeed& feed = *source_->feed;
+    // Subscribed before the cursor is read: the feed records from then on, so
+    // no commit after the cursor can be missing from its history.
+    subscribe();
+    uint64_t cursor = request.since ? *request.since : feed.last_seq();
+    if (request.since && !feed.can_resume_after(cursor)) {
+      refuse(codes::watch_too_old, "its history does not reach back to " + std::to_string(cursor));
+      return unsubscribe_if_idle();
+    }
+    auto watch = std::make_shared<HostWatch>();
+    watch->id = request.id;
+    watch->range = watch_key_range(request.range);
+    watch->cursor = cursor;
+    watches_[request.id] = watch;
+    // Written before the watch can be pumped, so WatchStarted precedes its data.
+    send_(protocol::WatchStarted{request.id, cursor});
+    if (cursor < feed.last_seq()) pump_->request();
+  }
+
+  void acknowledge(const protocol::WatchAck& ack) {
+    auto found = watches_.find(ack.id);
+    if (found != watches_.end() && found->second->acknowledge(ack.seq)) pump_->request();
+  }
+
+  void close(uint32_t id) {
+    auto found = watches_.find(id);
+    if (found == watches_.end()) return;
+    found->second->ended = true;
+    watches_.erase(found);
+    unsubscribe_if_idle();
+  }
+
+  // The stream ended: every watch ends, and no commit wakes the pump again.
+  void end_all() {
+    for (auto& [id, watch] : watches_) watch->ended = true;
+    watches_.clear();
+    subscription_.reset();
+  }
+
+  std::vector<HostWatchInfo> info() const {
+    std::vector<HostWatchInfo> out;
+    for (const auto& [id, watch] : watches_) {
+      out.push_back({watch->id, watch->cursor, static_cast<unsigned>(watch->unacknowledged.size())});
+    }
+    return out;
+  }
+
+  // ---- on a worker, without the lock -----------------------------------------
+
+  // Brings every watch up to date, as far as flow control lets it.
+  void pump() {
+    std::vector<std::shared_ptr<HostWatch>> watches;
+    std::shared_ptr<ChangeFeed> feed;
+    std::string prefix;
+    {
+      std::lock_guard<std::mutex> lock(session_mutex_);
+      if (watches_.empty() || !source_) return;
+      for (const auto& [id, watch] : watches_) watches.push_back(watch);
+      feed = source_->feed;
+      prefix = source_->prefix;
+    }
+    const WatchFrameLimits limits{options_.watch_frame_bytes, options_.watch_frame_commits};
+    for (const auto& watch : watches) pump(*watch, *feed, prefix, limits);
+  }
+
+ private:
+  void pump(HostWatch& watch, const ChangeFeed& feed, const std::string& prefix, const WatchFrameLimits& limits) {
+    for (;;) {
+      uint64_t cursor;
+      bool may_send;
+      {
+        std::lock_guard<std::mutex> lock(session_mutex_);
+        if (watch.ended) return;
+        cursor = watch.cursor;  // only this pump moves it: it stays valid unlocked
+        may_send = watch.may_send();
+      }
+      WatchFrame frame;
+      auto status = ChangeFeed::ReadStatus::ok;
+      if (may_send) {
+        status = read_watch_frame(feed, prefix, watch.range, cursor, limits, frame);
+      } else if (!feed.can_resume_after(cursor)) {
+        // A watcher that does not read holds two frames; once its cursor has
+        // left the history, it is told so rather than keep anything more.
+        status = ChangeFeed::ReadStatus::too_old;
+      }
+      std::lock_guard<std::mutex> lock(session_mutex_);
+      if (watch.ended) return;
+      if (status == ChangeFeed::ReadStatus::too_old) {
+        send_(protocol::WatchError{watch.id, codes::watch_too_old});
+        log_("watch " + std::to_string(watch.id) + " fell behind the change history past " + std::to_string(cursor));
+        close(watch.id);
+        return;
+      }
+      if (!may_send || frame.cursor == cursor) return;  // held by flow control, or caught up
+      watch.cursor = frame.cursor;
+      if (frame.commits.empty()) continue;  // nothing in range: read on
+      watch.unacknowledged.push_back(frame.commits.back().seq);
+      protocol::WatchData data;
+      data.id = watch.id;
+      data.commits = std::move(frame.commits);
+      send_(std::move(data));
+    }
+  }
+
+  void subscribe() {
+    if (!subscription_) subscription_ = ChangeFeed::subscribe(source_->feed, [pump = pump_] { pump->request(); });
+  }
+
+  // With no watch left, commits need not wake the pump. Destroying the
+  // subscription waits for its listener if that is running, which takes no
+  // lock of ours, so it is safe with the session's lock held.
+  void unsubscribe_if_idle() {
+    if (watches_.empty()) subscription_.reset();
+  }
+
+  Database& db_;
+  const HostOptions& options_;
+  std::mutex& session_mutex_;
+  const Send send_;
+  const Log log_;
+  const std::shared_ptr<CoalescedJob> pump_;
+  std::optional<ChangeSource> source_;  // looked up at the first watch
+  std::map<uint32_t, std::shared_ptr<HostWatch>> watches_;
+  std::unique_ptr<ChangeFeed::Subscription> subscription_;  // while any watch is open
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/host_watches.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
 // A snapshot of one remote iterator, for introspection.
 struct HostIteratorInfo {
   uint32_t id = 0;
@@ -5858,19 +7079,32 @@ struct HostSessionStats {
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
   uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t requests = 0;
   uint64_t malformed_frames = 0;
   size_t pending_requests = 0;
   size_t buffered_output = 0;
+  bool extended = false;  // the guest said Hello
   std::vector<HostIteratorInfo> iterators;
+  std::vector<HostWatchInfo> watches;
+  std::vector<uint32_t> snapshots;  // the ids open
 };
 
-class HostSession final : public Session, public std::enable_shared_from_this<HostSession> {
+class HostSession final : public Session,
+                          public HostConnection,
+                          public std::enable_shared_from_this<HostSession> {
  public:
   // The database, options and pool must outlive the session's work; Host
-  // guarantees that by ending its sessions before it goes.
+  // guarantees that by ending its sessions before it goes. `context` is what
+  // the host's sessions share (statistics); `identity` names this one in them.
+  HostSession(Database& db, const HostOptions& options, WorkerPool& pool, std::shared_ptr<HostContext> context,
+              HostConnectionIdentity identity)
+      : db_(db), options_(options), pool_(pool), context_(std::move(context)), identity_(std::move(identity)),
+        decoder_(options.max_frame_length), output_(options.output_high_water), snapshots_(options.max_snapshots) {}
+
+  // A session outside any Host: its statistics list no connections.
   HostSession(Database& db, const HostOptions& options, WorkerPool& pool)
-      : db_(db), options_(options), pool_(pool), decoder_(options.max_frame_length),
-        output_(options.output_high_water) {}
+      : HostSession(db, options, pool, std::make_shared<HostContext>(db), {}) {}
 
   void receive(const char* data, size_t size) override {
     {
@@ -5887,6 +7121,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
 
   void end() override {
     std::vector<std::unique_ptr<Iterator>> idle;
+    bool release_snapshots = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (ended_) return;
@@ -5897,9 +7132,14 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         if (!iterator->busy && iterator->iterator) idle.push_back(std::move(iterator->iterator));
       }
       iterators_.clear();
+      if (watches_) watches_->end_all();
+      // A drain in progress may be reading at a snapshot: it releases them
+      // when it stops, so none is closed under a read.
+      release_snapshots = !draining_;
     }
     output_.close();
     release(std::move(idle));
+    if (release_snapshots) release(snapshots_.take_all());
   }
 
   OutputBuffer& output() override { return output_; }
@@ -5922,15 +7162,44 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     stats.frames_in = frames_in_;
     stats.frames_out = frames_out_;
     stats.bytes_in = bytes_in_;
+    stats.bytes_out = bytes_out_;
+    stats.requests = requests_;
     stats.malformed_frames = malformed_;
     stats.pending_requests = pending_;
     stats.buffered_output = output_.size();
+    stats.extended = extended_;
     for (const auto& [id, it] : iterators_) {
       stats.iterators.push_back({it->id, it->seq, it->consumed, it->sent, it->pending_acks, it->busy,
                                  it->ended, it->options.reverse, it->limit});
     }
+    if (watches_) stats.watches = watches_->info();
+    stats.snapshots = snapshots_.ids();
     return stats;
   }
+
+  // This connection as the host's statistics list it (HostStatsReply).
+  std::optional<HostConnectionStats> connection_stats() const override {
+    auto session = stats();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ended_) return std::nullopt;
+    HostConnectionStats out;
+    out.id = identity_.id;
+    out.address = identity_.address;
+    out.since_ms = identity_.since_ms;
+    out.requests = session.requests;
+    out.bytes_in = session.bytes_in;
+    out.bytes_out = session.bytes_out;
+    out.frames_in = session.frames_in;
+    out.frames_out = session.frames_out;
+    out.iterators = static_cast<uint32_t>(session.iterators.size());
+    out.watches = static_cast<uint32_t>(session.watches.size());
+    out.snapshots = static_cast<uint32_t>(session.snapshots.size());
+    out.pending = static_cast<uint32_t>(session.pending_requests);
+    out.extended = session.extended;
+    return out;
+  }
+
+  const HostConnectionIdentity& identity() const { return identity_; }
 
  private:
   // An iterator request waiting in the queue, with the slot reserved for it:
@@ -5944,7 +7213,15 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   // Requests that reach the database in arrival order.
   using Request = std::variant<protocol::GetRequest, protocol::PutRequest, protocol::DelRequest,
                                protocol::BatchRequest, protocol::ClearRequest, protocol::GetManyRequest,
-                               QueuedIterator>;
+                               QueuedIterator, protocol::HasRequest, protocol::SnapshotRequest,
+                               protocol::SnapshotRelease>;
+
+  // What this host offers in HelloReply.
+  static constexpr const char* feature_has = "has";
+  static constexpr const char* feature_stats = "stats";
+  static constexpr const char* feature_snapshots = "snapshots";
+  static constexpr const char* feature_watch = "watch";
+  static constexpr uint32_t extension_version = 1;
 
   // ---- input -------------------------------------------------------------
 
@@ -5978,7 +7255,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   template <typename M>
   bool dispatch(std::unique_lock<std::mutex>& lock, M&& message) {
     using T = std::decay_t<M>;
-    if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
+    if constexpr (std::is_same_v<T, protocol::Hello>) {
+      on_hello(message);
+      return false;
+    } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
+      if (!extended_) return false;  // as the reference does with a tag it does not know
+      return dispatch_extension(std::forward<M>(message));
+    } else if constexpr (std::is_same_v<T, protocol::IteratorAck>) {
       on_ack(message);
       return false;
     } else if constexpr (std::is_same_v<T, protocol::IteratorSeek>) {
@@ -5987,9 +7270,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     } else if constexpr (std::is_same_v<T, protocol::IteratorClose>) {
       on_close(lock, message.id);
       return false;
-    } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
-      return false;  // the extension is not served yet
     } else {
+      ++requests_;
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
         if (options_.readonly) {
@@ -5997,18 +7279,106 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
           return false;
         }
       }
+      if constexpr (std::is_same_v<T, protocol::GetRequest> || std::is_same_v<T, protocol::GetManyRequest> ||
+                    std::is_same_v<T, protocol::IteratorRequest>) {
+        // The field belongs to the extension: a guest that did not say Hello
+        // reads the database as it is, as the reference would.
+        if (!extended_) message.snapshot.reset();
+      }
       if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
         auto iterator = open_iterator_slot(message);
         if (!iterator) return false;
-        queue_.push_back(QueuedIterator{std::forward<M>(message), std::move(iterator)});
+        return enqueue(QueuedIterator{std::forward<M>(message), std::move(iterator)});
       } else {
-        queue_.push_back(std::forward<M>(message));
+        return enqueue(std::forward<M>(message));
       }
-      ++pending_;
-      if (draining_) return false;
-      draining_ = true;
-      return true;
     }
+  }
+
+  // An extension message on a stream that said Hello, lock held.
+  template <typename M>
+  bool dispatch_extension(M&& message) {
+    using T = std::decay_t<M>;
+    if constexpr (std::is_same_v<T, protocol::WatchRequest>) {
+      ++requests_;
+      watches().start(message);
+      return false;
+    } else if constexpr (std::is_same_v<T, protocol::WatchAck>) {
+      if (watches_) watches_->acknowledge(message);
+      return false;
+    } else if constexpr (std::is_same_v<T, protocol::WatchClose>) {
+      if (watches_) watches_->close(message.id);
+      return false;
+    } else if constexpr (std::is_same_v<T, protocol::HostStatsRequest>) {
+      ++requests_;
+      answer_host_stats(message.id);
+      return false;
+    } else {
+      // has, snapshot and snapshot release: in request order.
+      if constexpr (!std::is_same_v<T, protocol::SnapshotRelease>) ++requests_;
+      return enqueue(std::forward<M>(message));
+    }
+  }
+
+  // Queues a request for the drain; true when the drain must be started.
+  bool enqueue(Request request) {
+    queue_.push_back(std::move(request));
+    ++pending_;
+    if (draining_) return false;
+    draining_ = true;
+    return true;
+  }
+
+  // ---- the extension: negotiation and statistics (I/O thread) ----------------
+
+  // Answered here, as the frame is decoded, so the reply goes out before any
+  // reply to a later frame: the guest tells a C++ host from the reference by
+  // which comes first.
+  void on_hello(const protocol::Hello&) {
+    extended_ = true;
+    protocol::HelloReply reply;
+    reply.version = extension_version;
+    reply.features = {feature_has, feature_stats};
+    if (db_.supports().explicit_snapshots) reply.features.push_back(feature_snapshots);
+    auto source = db_.change_source();
+    if (source) {
+      reply.features.push_back(feature_watch);
+      reply.seq = source->feed->last_seq();
+    }
+    send(reply);
+  }
+
+  // Answered at once, not in request order, but on a worker: the store's
+  // size may take a file system or database call. Counted as pending until
+  // then, so a guest that floods them is paused like any other.
+  void answer_host_stats(uint32_t id) {
+    ++pending_;
+    pool_.submit([weak = weak_from_this(), id] {
+      auto self = weak.lock();
+      if (!self) return;
+      protocol::HostStatsReply reply;
+      reply.id = id;
+      reply.stats = self->context_->stats();
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      --self->pending_;
+      if (!self->ended_) self->send(reply);
+    });
+  }
+
+  // This connection's watches, made at its first WatchRequest (when the
+  // session is owned by a shared_ptr, so its pump can hold it weakly). Lock held.
+  HostWatches& watches() {
+    if (!watches_) {
+      watches_ = std::make_unique<HostWatches>(
+          db_, options_, pool_, mutex_,
+          [this](protocol::HostMessage message) { std::visit([this](const auto& m) { send(m); }, message); },
+          [this](const std::string& line) { log(line); },
+          [weak = weak_from_this()] {
+            // Set once, before any pump can run, and kept for the session's life.
+            if (auto self = weak.lock()) self->watches_->pump();
+          });
+    }
+    return *watches_;
   }
 
   // Reserves the iterator's id at once, so an ack, seek or close that arrives
@@ -6041,10 +7411,15 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
         // One lock a round: the answers of the last batch are counted with
         // the look for more, so that a guest's next request, which the
         // reply may already have brought in, rarely finds the lock taken.
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         pending_ -= std::min(pending_.load(), answered);
         if (queue_.empty() || ended_) {
           draining_ = false;
+          if (ended_) {
+            // end() left the snapshots to the drain it found running.
+            lock.unlock();
+            for (auto& snapshot : snapshots_.take_all()) snapshot->close();
+          }
           return;
         }
         batch.swap(queue_);
@@ -6069,11 +7444,14 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
            std::holds_alternative<protocol::BatchRequest>(request);
   }
 
-  // Consecutive gets, read together as one getMany (one read transaction).
+  // Consecutive gets, read together as one getMany (one read transaction),
+  // as long as they read at the same snapshot (or none).
   void run_gets(std::deque<Request>& batch) {
     std::vector<uint32_t> ids;
     std::vector<std::string> keys;
-    while (!batch.empty() && std::holds_alternative<protocol::GetRequest>(batch.front())) {
+    const std::optional<uint32_t> snapshot = std::get<protocol::GetRequest>(batch.front()).snapshot;
+    while (!batch.empty() && std::holds_alternative<protocol::GetRequest>(batch.front()) &&
+           std::get<protocol::GetRequest>(batch.front()).snapshot == snapshot) {
       auto& get = std::get<protocol::GetRequest>(batch.front());
       ids.push_back(get.id);
       keys.push_back(std::move(get.key));
@@ -6082,7 +7460,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     std::vector<protocol::Callback> replies;
     replies.reserve(ids.size());
     try {
-      auto values = db_.get_many(keys, raw_read);
+      auto values = db_.get_many(keys, read_options(snapshot));
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
           replies.push_back({ids[i], std::nullopt, std::move(values[i])});
@@ -6185,9 +7563,17 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     }
   }
 
+  // Raw reads, at the guest's snapshot `id` if it names one; throws
+  // LEVEL_SNAPSHOT_NOT_OPEN for an id that is not open.
+  ReadOptions read_options(const std::optional<uint32_t>& id) const {
+    ReadOptions options = raw_read;
+    if (id) options.snapshot = snapshots_.at(*id);
+    return options;
+  }
+
   void run(protocol::GetManyRequest& request) {
     try {
-      auto values = db_.get_many(request.keys, raw_read);
+      auto values = db_.get_many(request.keys, read_options(request.snapshot));
       send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
     } catch (const std::exception& e) {
       // The reference host throws here and its guest waits forever; ours answers.
@@ -6219,6 +7605,32 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     send(protocol::Callback{request.id, error, std::nullopt});
   }
 
+  void run(protocol::HasRequest& request) {
+    protocol::HasCallback reply;
+    reply.id = request.id;
+    try {
+      auto found = db_.has_many(request.keys, read_options(request.snapshot));
+      reply.found.reserve(found.size());
+      for (bool present : found) reply.found.push_back(present ? '\1' : '\0');
+    } catch (const std::exception& e) {
+      reply.error = wire_error_code(e);
+    }
+    send(reply);
+  }
+
+  // In request order: the snapshot sees every write the guest sent before it.
+  void run(protocol::SnapshotRequest& request) {
+    std::string why;
+    std::string error = snapshots_.open(request.snapshot, db_, why);
+    if (!error.empty() && !why.empty()) {
+      log("refusing snapshot " + std::to_string(request.snapshot) + " (" + error + "): " + why);
+    }
+    send(protocol::Callback{request.id, optional_error(std::move(error)), std::nullopt});
+  }
+
+  // In request order, so the reads sent before it have read at it.
+  void run(protocol::SnapshotRelease& release) { snapshots_.release(release.snapshot); }
+
   // Creates the store iterator in request order, so it sees every write the
   // guest sent before it, then starts it as the reference does.
   void run(QueuedIterator& queued) {
@@ -6231,7 +7643,8 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     std::unique_ptr<Iterator> created;
     std::string error;
     try {
-      created = db_.iterator(store_iterator_options(request.options, request.seek ? std::nullopt : request.bookmark));
+      iterator->snapshot = read_options(request.snapshot).snapshot;
+      created = db_.iterator(iterator_options(*iterator, request.seek ? std::nullopt : request.bookmark));
     } catch (const std::exception& e) {
       error = wire_error_code(e);
     }
@@ -6263,6 +7676,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   void run(M&) {}  // gets and writes are handled in runs, above
 
   // ---- iterators -----------------------------------------------------------
+
+  // The store iterator's options for a remote iterator, at its snapshot if any.
+  static IteratorOptions iterator_options(const HostIterator& iterator, const std::optional<std::string>& bookmark) {
+    IteratorOptions options = store_iterator_options(iterator.options, bookmark);
+    options.snapshot = iterator.snapshot;
+    return options;
+  }
 
   void on_ack(const protocol::IteratorAck& ack) {
     auto found = iterators_.find(ack.id);
@@ -6347,7 +7767,7 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     try {
       if (iterator->narrowed) {
         // The range was cut at a bookmark; a seek may go anywhere in the whole range.
-        iterator->iterator = db_.iterator(store_iterator_options(iterator->options, std::nullopt));
+        iterator->iterator = db_.iterator(iterator_options(*iterator, std::nullopt));
         iterator->narrowed = false;
       }
       iterator->iterator->seek(target);
@@ -6419,17 +7839,11 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
       if (keys) data.push_back(entry.key);
       if (values) data.push_back(entry.value);
     }
-    size_t bytes = 0;
-    output_.write([&](std::string& out) {
-      size_t before = out.size();
-      protocol::encode_iterator_data(out, iterator.id, iterator.seq, data);
-      bytes = out.size() - before;
-    });
-    ++frames_out_;
-    return bytes;
+    return write_frames(1, [&](std::string& out) { protocol::encode_iterator_data(out, iterator.id, iterator.seq, data); });
   }
 
-  // Store iterators are closed on a worker: closing one can wait on its store.
+  // Store iterators and snapshots are closed on a worker: closing one can
+  // wait on its store.
   void release(std::vector<std::unique_ptr<Iterator>> idle) {
     if (idle.empty()) return;
     auto shared = std::make_shared<std::vector<std::unique_ptr<Iterator>>>(std::move(idle));
@@ -6438,22 +7852,42 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
     });
   }
 
+  void release(std::vector<std::shared_ptr<Snapshot>> snapshots) {
+    if (snapshots.empty()) return;
+    pool_.submit([snapshots = std::move(snapshots)] {
+      for (const auto& snapshot : snapshots) snapshot->close();
+    });
+  }
+
   // ---- output --------------------------------------------------------------
 
   template <typename M>
   void send(const M& message) {
-    output_.write([&](std::string& out) { protocol::encode(out, message); });
-    ++frames_out_;
+    write_frames(1, [&](std::string& out) { protocol::encode(out, message); });
   }
 
   // The replies of one run in one write: one wake of the transport, or one
   // direct send, for all of them rather than one each.
   void send_all(const std::vector<protocol::Callback>& replies) {
     if (replies.empty()) return;
-    output_.write([&](std::string& out) {
+    write_frames(replies.size(), [&](std::string& out) {
       for (const auto& reply : replies) protocol::encode(out, reply);
     });
-    frames_out_ += replies.size();
+  }
+
+  // Every write to the output goes through here, so frames and bytes out are
+  // counted in one place. Returns the bytes written.
+  template <typename Encode>
+  size_t write_frames(size_t frames, Encode&& encode) {
+    size_t bytes = 0;
+    output_.write([&](std::string& out) {
+      size_t before = out.size();
+      encode(out);
+      bytes = out.size() - before;
+    });
+    frames_out_ += frames;
+    bytes_out_ += bytes;
+    return bytes;
   }
 
   static std::optional<std::string> optional_error(std::string code) {
@@ -6479,8 +7913,11 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   Database& db_;
   const HostOptions& options_;
   WorkerPool& pool_;
+  const std::shared_ptr<HostContext> context_;
+  const HostConnectionIdentity identity_;
   protocol::FrameDecoder decoder_;  // used by the transport's thread only
   OutputBuffer output_;
+  HostSnapshots snapshots_;  // has its own lock
 
   mutable std::mutex mutex_;
   std::deque<Request> queue_;
@@ -6491,9 +7928,13 @@ class HostSession final : public Session, public std::enable_shared_from_this<Ho
   std::atomic<size_t> pending_{0};       // changed under mutex_, read without it
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
+  bool extended_ = false;  // the guest said Hello
+  std::unique_ptr<HostWatches> watches_;  // from the first WatchRequest; uses mutex_
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};
+  std::atomic<uint64_t> bytes_out_{0};  // written by workers without the lock (send_all)
   uint64_t bytes_in_ = 0;
+  uint64_t requests_ = 0;
   uint64_t malformed_ = 0;
 };
 
@@ -6508,7 +7949,7 @@ class Host {
   // starts, as the reference does (db.open({ passive: true })): a database
   // that is closed stays closed and its requests fail with LEVEL_DATABASE_NOT_OPEN.
   explicit Host(Database& db, HostOptions options = {}, size_t worker_threads = WorkerPool::default_size())
-      : db_(db), options_(std::move(options)), pool_(worker_threads) {}
+      : db_(db), options_(std::move(options)), pool_(worker_threads), context_(std::make_shared<HostContext>(db)) {}
 
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -6520,26 +7961,28 @@ class Host {
   }
 
   // A new session for one stream (many-level's createRpcStream). Hand it to
-  // a transport; it ends when the stream does.
-  std::shared_ptr<HostSession> create_session() {
-    auto session = std::make_shared<HostSession>(db_, options_, pool_);
-    std::lock_guard<std::mutex> lock(mutex_);
-    sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                   [](const std::weak_ptr<HostSession>& s) { return s.expired(); }),
-                    sessions_.end());
-    sessions_.push_back(session);
+  // a transport; it ends when the stream does. `address` names the peer in
+  // the host's statistics, e.g. an EventLoop's ConnectionInfo::peer.
+  std::shared_ptr<HostSession> create_session(std::string address = {}) {
+    auto session = std::make_shared<HostSession>(db_, options_, pool_, context_, context_->accept(std::move(address)));
+    context_->add(session);
     return session;
   }
 
-  // The sessions that are still alive, for introspection.
-  std::vector<std::shared_ptr<HostSession>> sessions() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<std::shared_ptr<HostSession>> alive;
-    for (const auto& weak : sessions_) {
-      if (auto session = weak.lock()) alive.push_back(std::move(session));
-    }
-    return alive;
+  // The same for a connection that an EventLoop accepted: named by its
+  // ConnectionInfo's peer. (A template over anything with a `peer`, so that
+  // the host does not pull in the POSIX event loop.)
+  template <class Connection, class = decltype(std::string(std::declval<const Connection&>().peer))>
+  std::shared_ptr<HostSession> create_session(const Connection& connection) {
+    return create_session(std::string(connection.peer));
   }
+
+  // The sessions that are still alive, for introspection.
+  std::vector<std::shared_ptr<HostSession>> sessions() const { return context_->connections<HostSession>(); }
+
+  // Uptime, connections (every open one with its counters), the database
+  // and its commit sequence: what a guest's HostStatsRequest is answered with.
+  HostStats stats() const { return context_->stats(); }
 
   Database& database() { return db_; }
   const HostOptions& options() const { return options_; }
@@ -6548,8 +7991,7 @@ class Host {
   Database& db_;
   HostOptions options_;
   WorkerPool pool_;
-  mutable std::mutex mutex_;
-  std::vector<std::weak_ptr<HostSession>> sessions_;
+  std::shared_ptr<HostContext> context_;
 };
 
 MANY_LEVEL_NAMESPACE_END
@@ -6568,6 +8010,14 @@ MANY_LEVEL_NAMESPACE_END
 // Usage: construct, attach a stream with connect() (a transport pumps the
 // returned Session), and use it like any database. Requests made before a
 // stream is attached wait for it.
+//
+// The extension (docs/PROTOCOL.md): against a C++ host, has() and has_many()
+// move no values, snapshot() makes a snapshot on the host, watch() follows
+// the host's change feed and host_stats() reports on the host. The guest
+// says Hello first on every stream and learns from the host's first answer
+// whether it has the extension (host_extension()); against the Node
+// reference, has() reads values instead and the rest fails with
+// LEVEL_NOT_SUPPORTED. GuestOptions::extension = false sends nothing of it.
 
 #include <future>
 
@@ -6607,17 +8057,20 @@ MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/guest/await_reply.hpp ----
 // ---- begin src/many_level/guest/guest_core.hpp ----
 // The state a guest shares with its stream and its iterators: requests
-// waiting for replies, remote iterators and their flow control, and the one
-// stream currently attached. Shared ownership lets a stream or an iterator
-// outlive the Guest object safely: once the guest is closed they only fail.
+// waiting for replies, remote iterators and their flow control, the one
+// stream currently attached, and the extension (docs/PROTOCOL.md): its
+// negotiation per stream, remote snapshots and remote watches. Shared
+// ownership lets a stream or an iterator outlive the Guest object safely:
+// once the guest is closed they only fail.
 //
-// Locking: the core's mutex guards requests, iterators and the stream; each
-// iterator channel has its own mutex, always taken after the core's. No
-// completion or observer runs with either held.
+// Locking: the core's mutex guards requests, iterators, snapshots, watches
+// and the stream; each iterator channel has its own mutex, always taken
+// after the core's. No completion, watch callback or observer runs with
+// either held.
 
 // ---- begin src/many_level/guest/guest_options.hpp ----
 // Options of a guest, as many-level's ManyLevelGuest takes them, plus the
-// frame limit the reference lacks.
+// frame limit the reference lacks and the switch of the extension.
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
@@ -6631,10 +8084,25 @@ struct GuestOptions {
 
   // A reply frame longer than this drops the stream (64 MiB by default).
   size_t max_frame_length = size_t{64} << 20;
+
+  // Speak the extension (docs/PROTOCOL.md) with hosts that know it: say
+  // Hello first on every stream. false: never send Hello, and behave exactly
+  // as the reference guest (snapshot(), watch() and host_stats() then fail
+  // with LEVEL_NOT_SUPPORTED).
+  bool extension = true;
 };
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/guest/guest_options.hpp ----
+// ---- begin src/many_level/guest/guest_snapshot.hpp ----
+// A guest's explicit snapshot: a slot on the host, named by an id the guest
+// chose (as for iterators) and opened by a SnapshotRequest. Reads that name
+// it carry the id (the `snapshot` field of Get, GetMany, Has and Iterator);
+// close() releases it. A host releases every snapshot of a stream when the
+// stream ends, so after a reconnect the snapshot is gone: reads that name it
+// fail with LEVEL_SNAPSHOT_NOT_OPEN, and the guest never sends its id again
+// (another snapshot may have it on the new stream).
+
 // ---- begin src/many_level/guest/id_allocator.hpp ----
 // Request and iterator ids for one guest. Ids start at 1 and wrap after
 // 0xffffffff like the reference's, but never hand out an id still in use
@@ -6669,45 +8137,465 @@ MANY_LEVEL_NAMESPACE_END
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
-// What a request gets back: a host reply, or a local failure (connection
-// lost, aborted by close) as an error code with a message.
-struct Reply {
-  std::optional<std::string> error;  // a LEVEL_* code
-  std::string message;               // for local failures
-  std::optional<std::string> value;  // Callback.value
-  std::vector<std::optional<std::string>> values;  // GetManyCallback.values
+// The guest's record of one snapshot, guarded by GuestCore's lock.
+struct SnapshotSlot {
+  uint32_t id = 0;
+  bool open = false;      // the host made it (its Callback came)
+  bool lost = false;      // its stream ended
+  bool released = false;  // close() was called
+  uint64_t stream = 0;    // the stream (GuestCore's connect count) it lives on
 };
 
-enum class FrameDirection { in, out };
-
-// One remote iterator's receiving end.
-struct IteratorChannel {
+struct GuestSnapshotInfo {
   uint32_t id = 0;
-  protocol::IteratorOptions options;
+  bool open = false;  // false once lost with its stream
+};
 
-  std::mutex mutex;
-  std::condition_variable changed;
-  uint32_t seq = 0;
-  uint64_t consumed = 0;
-  std::optional<std::string> bookmark;     // last key yielded (retry only)
-  std::optional<std::string> seek_target;  // a seek whose result is not consumed yet
-  std::deque<std::vector<std::string>> frames;  // received, not yet consumed
-  size_t offset = 0;                            // items consumed of frames.front()
-  bool ended = false;
-  std::optional<Error> error;
-  // The stream (GuestCore's connect count) that last got this iterator's
-  // state in an Iterator request; an ack or seek made before a newer stream
-  // was attached is already carried by that stream's request.
-  uint64_t stream = 0;
+// Every snapshot a guest holds, by id. Bookkeeping only: GuestCore calls it
+// with its lock held and does the sending.
+class SnapshotTable {
+ public:
+  // A new slot with a free id, for a SnapshotRequest about to go out.
+  std::shared_ptr<SnapshotSlot> reserve() {
+    auto slot = std::make_shared<SnapshotSlot>();
+    slot->id = ids_.next([&](uint32_t id) { return slots_.count(id) > 0; });
+    slots_[slot->id] = slot;
+    return slot;
+  }
 
-  size_t buffered_entries() const {
-    size_t items = 0;
-    for (const auto& frame : frames) items += frame.size();
-    items -= offset;
-    size_t per_entry = options.keys && options.values ? 2 : 1;
-    return items / per_entry;
+  // The host made it, on stream `stream`.
+  static void opened(SnapshotSlot& slot, uint64_t stream) {
+    slot.open = true;
+    slot.stream = stream;
+  }
+
+  // Frees the slot's id: refused by the host, or closed. A lost slot keeps
+  // its id until closed, so that its reads can never name another snapshot.
+  void forget(const SnapshotSlot& slot) {
+    auto found = slots_.find(slot.id);
+    if (found != slots_.end() && found->second.get() == &slot) slots_.erase(found);
+  }
+
+  // close(): true when the host still holds it on `current`, so a release must go.
+  bool release(SnapshotSlot& slot, uint64_t current) {
+    if (slot.released) return false;
+    slot.released = true;
+    forget(slot);
+    return slot.open && !slot.lost && slot.stream == current;
+  }
+
+  // The stream ended: the host released them all.
+  void lose_all() {
+    for (auto& [id, slot] : slots_) slot->lost = true;
+  }
+
+  // Why a read at `slot` cannot go out on stream `current` (nullptr: it can).
+  static const char* unusable(const SnapshotSlot& slot, uint64_t current) {
+    if (slot.released) return "Snapshot is not open";
+    if (slot.lost || slot.stream != current) return "The snapshot was lost with the connection to the host";
+    return nullptr;
+  }
+
+  std::vector<GuestSnapshotInfo> info() const {
+    std::vector<GuestSnapshotInfo> out;
+    for (const auto& [id, slot] : slots_) {
+      if (slot->open) out.push_back({id, !slot->lost});
+    }
+    return out;
+  }
+
+  // Forgets everything (the guest closed).
+  void clear() { slots_.clear(); }
+
+ private:
+  IdAllocator ids_;
+  std::map<uint32_t, std::shared_ptr<SnapshotSlot>> slots_;
+};
+
+class GuestSnapshot final : public Snapshot {
+ public:
+  // `owner` is the guest that made it (reads go through it: it knows the
+  // stream); `release` tells the core it is closed.
+  GuestSnapshot(Database& owner, std::shared_ptr<SnapshotSlot> slot, std::function<void()> release)
+      : owner_(owner), slot_(std::move(slot)), release_(std::move(release)) {}
+
+  ~GuestSnapshot() override { close(); }
+
+  uint32_t id() const { return slot_->id; }
+  const std::shared_ptr<SnapshotSlot>& slot() const { return slot_; }
+  // Whether `database` is the guest that made it.
+  bool made_by(const Database& database) const { return &owner_ == &database; }
+
+ protected:
+  // Reached only if a caller bypasses the guest's routing of reads at a
+  // snapshot; they go through it all the same.
+  std::optional<std::string> do_get(std::string_view key) override { return owner_.try_get(key, at()); }
+  std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
+    return owner_.get_many(keys, at());
+  }
+  std::vector<bool> do_has_many(const std::vector<std::string>& keys) override { return owner_.has_many(keys, at()); }
+  std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
+                                        std::shared_ptr<const Encoding> key_encoding,
+                                        std::shared_ptr<const Encoding> value_encoding) override {
+    IteratorOptions inner = PrefixedIterator::inner_options(options, options);
+    inner.snapshot = self();
+    return std::make_unique<PrefixedIterator>(owner_.iterator(inner), "", options, std::move(key_encoding),
+                                              std::move(value_encoding));
+  }
+  void do_close() override {
+    if (release_) release_();
+  }
+
+ private:
+  // Reads name the snapshot by shared_ptr; a non-owning one to this object,
+  // which the caller of the read holds for its duration.
+  std::shared_ptr<Snapshot> self() { return std::shared_ptr<Snapshot>(std::shared_ptr<Snapshot>(), this); }
+  ReadOptions at() {
+    ReadOptions options{"buffer", "buffer"};
+    options.snapshot = self();
+    return options;
+  }
+
+  Database& owner_;
+  std::shared_ptr<SnapshotSlot> slot_;
+  std::function<void()> release_;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/guest/guest_snapshot.hpp ----
+// ---- begin src/many_level/guest/guest_stats.hpp ----
+// What a guest reports about itself (Guest::stats()), for monitoring and the
+// Inspector: its stream, the requests waiting for replies, its iterators, and
+// the extension: the host's answer, its watches and its snapshots.
+
+// ---- begin src/many_level/guest/guest_watch.hpp ----
+// A guest's watch: the host's change feed for a key range, over the wire. The
+// guest picks the watch's id, sends WatchRequest{range, since}, and the host
+// answers WatchStarted{seq}, then WatchData frames of commits, or a
+// WatchError. Each frame's commits go to the callback in order, on the
+// stream's thread with no lock of the guest held; then one WatchAck tells
+// the host the frame is consumed (it sends nothing more to a watch with two
+// frames unacknowledged, so a slow callback slows its own watch only).
+//
+// Exactly once across reconnects (retry): the seq of the last commit given to
+// the callback is where the next stream's WatchRequest resumes (`since`).
+// Since a frame is delivered whole on the thread that received it, before
+// that stream can end, nothing is received and then dropped half done: the
+// host sends the rest again after `since`.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// One remote watch's receiving end. All but `seq` is guarded by GuestCore's lock.
+struct WatchChannel {
+  uint32_t id = 0;
+  protocol::WatchRange range;
+  WatchCallback callback;  // set once, called without any lock
+
+  // The last commit delivered (or where the host started the watch): what a
+  // resume asks for. Written under GuestCore's lock, read by seq() without it.
+  std::atomic<uint64_t> seq{0};
+  bool seq_known = false;  // `since` was given, or WatchStarted came
+  uint64_t stream = 0;     // the stream (GuestCore's connect count) its request last went out on
+  bool started = false;    // WatchStarted came on that stream
+  uint64_t commits = 0;    // delivered
+  size_t unacknowledged_frames = 0;  // received and not yet acknowledged
+  bool errored = false;    // an error went to the callback: the watch is over
+  bool closed = false;     // close() was called
+
+  // Whether the channel still wants frames of stream `current`.
+  bool live_on(uint64_t current) const { return !closed && !errored && stream == current && started; }
+
+  protocol::WatchRequest request() const {
+    protocol::WatchRequest request;
+    request.id = id;
+    request.range = range;
+    if (seq_known) request.since = seq.load(std::memory_order_relaxed);
+    return request;
   }
 };
+
+struct GuestWatchInfo {
+  uint32_t id = 0;
+  uint64_t seq = 0;
+  uint64_t commits = 0;
+  size_t unacknowledged_frames = 0;
+  bool errored = false;
+};
+
+// Every watch a guest holds, by id. Bookkeeping only: GuestCore calls it with
+// its lock held and does the sending and the calling.
+class WatchTable {
+ public:
+  std::shared_ptr<WatchChannel> open(protocol::WatchRange range, std::optional<uint64_t> since,
+                                     WatchCallback callback) {
+    auto channel = std::make_shared<WatchChannel>();
+    channel->id = ids_.next([&](uint32_t id) { return channels_.count(id) > 0; });
+    channel->range = std::move(range);
+    channel->callback = std::move(callback);
+    if (since) {
+      channel->seq.store(*since, std::memory_order_relaxed);
+      channel->seq_known = true;
+    }
+    channels_[channel->id] = channel;
+    return channel;
+  }
+
+  std::shared_ptr<WatchChannel> find(uint32_t id) const {
+    auto found = channels_.find(id);
+    return found == channels_.end() ? nullptr : found->second;
+  }
+
+  // Frees the watch's id (close()). An errored watch keeps it until then.
+  void forget(const WatchChannel& channel) {
+    auto found = channels_.find(channel.id);
+    if (found != channels_.end() && found->second.get() == &channel) channels_.erase(found);
+  }
+
+  // Ends every watch `matching` that is still running; returns them, for
+  // their callbacks to be told why (outside the lock).
+  template <typename Matching>
+  std::vector<std::shared_ptr<WatchChannel>> fail(Matching&& matching) {
+    std::vector<std::shared_ptr<WatchChannel>> failed;
+    for (auto& [id, channel] : channels_) {
+      if (channel->closed || channel->errored || !matching(*channel)) continue;
+      channel->errored = true;
+      failed.push_back(channel);
+    }
+    return failed;
+  }
+
+  // The watches a new stream must (re)start.
+  std::vector<std::shared_ptr<WatchChannel>> running() const {
+    std::vector<std::shared_ptr<WatchChannel>> out;
+    for (const auto& [id, channel] : channels_) {
+      if (!channel->closed && !channel->errored) out.push_back(channel);
+    }
+    return out;
+  }
+
+  std::vector<GuestWatchInfo> info() const {
+    std::vector<GuestWatchInfo> out;
+    for (const auto& [id, channel] : channels_) {
+      out.push_back({id, channel->seq.load(std::memory_order_relaxed), channel->commits,
+                     channel->unacknowledged_frames, channel->errored});
+    }
+    return out;
+  }
+
+  // Stops every watch for good (the guest closed): no more deliveries.
+  void close_all() {
+    for (auto& [id, channel] : channels_) channel->closed = true;
+    channels_.clear();
+  }
+
+ private:
+  IdAllocator ids_;
+  std::map<uint32_t, std::shared_ptr<WatchChannel>> channels_;
+};
+
+// What a WatchError's code means, for the callback's Error.
+inline std::string watch_error_message(std::string_view code, uint64_t seq) {
+  if (code == codes::watch_too_old) {
+    return "the host's change history no longer holds the commits after sequence " + std::to_string(seq) +
+           " (or it is newer than the host's): reload, then watch again";
+  }
+  if (code == codes::not_supported) return "the host's database has no change feed";
+  if (code == codes::limit_reached) return "the host refused the watch: this connection has too many";
+  return "the watch failed on the host";
+}
+
+// A commit as it travels, as watchers see it.
+inline Commit to_commit(protocol::Commit&& wire) {
+  Commit commit;
+  commit.seq = wire.seq;
+  commit.operations.reserve(wire.ops.size());
+  for (auto& op : wire.ops) {
+    if (op.type == protocol::BatchOp::Type::put) {
+      commit.operations.push_back(BatchOperation::put(std::move(op.key), op.value ? std::move(*op.value) : ""));
+    } else {
+      commit.operations.push_back(BatchOperation::del(std::move(op.key)));
+    }
+  }
+  return commit;
+}
+
+// What do_watch() returns; Database::watch() wraps it in the gate that keeps
+// watch.hpp's promises (no call after close() returns, one error at most).
+class GuestWatch final : public Watch {
+ public:
+  // `close` tells the core (which sends WatchClose if the host still has it).
+  GuestWatch(std::shared_ptr<WatchChannel> channel, std::function<void()> close)
+      : channel_(std::move(channel)), close_(std::move(close)) {}
+
+  ~GuestWatch() override { close(); }
+
+  void close() override { std::call_once(closed_, [this] { close_(); }); }
+
+  uint64_t seq() const override { return channel_->seq.load(std::memory_order_acquire); }
+
+  uint32_t id() const { return channel_->id; }
+
+ private:
+  std::shared_ptr<WatchChannel> channel_;
+  std::function<void()> close_;
+  std::once_flag closed_;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/guest/guest_watch.hpp ----
+// ---- begin src/many_level/guest/negotiation.hpp ----
+// Whether the host of a guest's stream speaks the extension (docs/PROTOCOL.md,
+// "Negotiation"). The guest says Hello first on every stream and goes on at
+// once; the host's first answer tells: a HelloReply (a C++ host), or a base
+// reply (the Node reference, which ignores Hello). Order is the signal, so
+// nothing waits and nothing times out.
+//
+// Negotiation is only the state of one stream; GuestCore guards it with its
+// lock and acts on what it reports (sends the probe, fails what waits).
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+enum class HostExtension {
+  unknown,      // the host has not answered anything on this stream yet
+  available,    // it answered Hello: a C++ host
+  unavailable,  // a base reply came first (the Node reference), or the guest's extension is off
+};
+
+inline const char* to_string(HostExtension extension) {
+  switch (extension) {
+    case HostExtension::unknown: return "unknown";
+    case HostExtension::available: return "available";
+    case HostExtension::unavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
+// The features of the extension's version 1, as Hello and HelloReply name them.
+namespace features {
+inline constexpr const char* has = "has";
+inline constexpr const char* snapshots = "snapshots";
+inline constexpr const char* watch = "watch";
+inline constexpr const char* stats = "stats";
+}  // namespace features
+
+class Negotiation {
+ public:
+  static constexpr uint32_t version = 1;
+
+  explicit Negotiation(bool enabled)
+      : enabled_(enabled), state_(enabled ? HostExtension::unknown : HostExtension::unavailable) {}
+
+  bool enabled() const { return enabled_; }
+
+  // A new stream: nothing is known of its host.
+  void begin_stream() {
+    set(enabled_ ? HostExtension::unknown : HostExtension::unavailable);
+    features_.clear();
+    refused_.clear();
+    probed_ = false;
+    probe_.reset();
+  }
+
+  // The first frame of every stream (only when enabled).
+  static protocol::Hello hello() {
+    protocol::Hello hello;
+    hello.version = version;
+    hello.features = {features::has, features::snapshots, features::watch, features::stats};
+    return hello;
+  }
+
+  // A HelloReply; true when it settled the stream. One that comes after a
+  // base reply is ignored: the stream was settled by then.
+  bool on_hello_reply(const protocol::HelloReply& reply) {
+    if (state() != HostExtension::unknown) return false;
+    if (reply.error && !reply.error->empty()) {
+      refused_ = *reply.error;
+      set(HostExtension::unavailable);
+      return true;
+    }
+    features_ = reply.features;
+    set(HostExtension::available);
+    return true;
+  }
+
+  // A base reply; true when it settled the stream: no HelloReply came
+  // before it, so the host does not know the extension.
+  bool on_base_reply() {
+    if (state() != HostExtension::unknown) return false;
+    set(HostExtension::unavailable);
+    return true;
+  }
+
+  // Readable without the core's lock (the reply path checks it per frame).
+  HostExtension state() const { return state_.load(std::memory_order_acquire); }
+
+  std::vector<std::string> features() const {
+    return state() == HostExtension::available ? features_ : std::vector<std::string>{};
+  }
+
+  bool offers(std::string_view feature) const {
+    return state() == HostExtension::available &&
+           std::find(features_.begin(), features_.end(), feature) != features_.end();
+  }
+
+  // Why a request for `feature` must fail at once; nullopt: send it (while
+  // unknown, the host's answer or the probe's will settle it).
+  std::optional<Error> refusal(std::string_view feature) const {
+    switch (state()) {
+      case HostExtension::unknown: return std::nullopt;
+      case HostExtension::available:
+        if (offers(feature)) return std::nullopt;
+        return Error(codes::not_supported, missing_feature(feature));
+      case HostExtension::unavailable: return Error(codes::not_supported, unavailable_reason());
+    }
+    return std::nullopt;
+  }
+
+  // What the guest says to the extension requests still waiting when the
+  // stream turns out to be base.
+  std::string unavailable_reason() const {
+    if (!enabled_) return "the guest's extension is off (GuestOptions::extension)";
+    if (!refused_.empty()) return "the host refused the extension (" + refused_ + ")";
+    return "the host has no extension (a Node many-level host?)";
+  }
+
+  // ---- the probe: an empty GetMany behind the first extension request of a
+  // stream whose host has not answered yet, so that a reference host (which
+  // ignores extension requests) surely answers something.
+  bool needs_probe() const { return state() == HostExtension::unknown && !probed_; }
+  void probe_sent(uint32_t id) {
+    probed_ = true;
+    probe_ = id;
+  }
+  bool probe_in_flight(uint32_t id) const { return probe_ && *probe_ == id; }
+  // The probe's reply, which no caller sees.
+  bool take_probe_reply(uint32_t id) {
+    if (!probe_in_flight(id)) return false;
+    probe_.reset();
+    return true;
+  }
+
+ private:
+  static std::string missing_feature(std::string_view feature) {
+    if (feature == features::snapshots) return "the host's database has no explicit snapshots";
+    if (feature == features::watch) return "the host's database has no change feed";
+    return "the host does not offer '" + std::string(feature) + "'";
+  }
+
+  void set(HostExtension state) { state_.store(state, std::memory_order_release); }
+
+  const bool enabled_;
+  std::atomic<HostExtension> state_;
+  std::vector<std::string> features_;
+  std::string refused_;  // HelloReply.error
+  bool probed_ = false;  // the probe went out on this stream
+  std::optional<uint32_t> probe_;  // its request id, until answered
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/guest/negotiation.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
 
 struct PendingRequestInfo {
   uint32_t id = 0;
@@ -6738,6 +8626,72 @@ struct GuestStats {
   uint64_t frames_out = 0;
   std::vector<PendingRequestInfo> pending;
   std::vector<GuestIteratorInfo> iterators;
+  // The extension, for the current stream (or the last one).
+  HostExtension extension = HostExtension::unknown;
+  std::vector<std::string> features;  // what the host offered; empty unless available
+  std::vector<GuestWatchInfo> watches;
+  std::vector<GuestSnapshotInfo> snapshots;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/guest/guest_stats.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// What a request gets back: a host reply, or a local failure (connection
+// lost, aborted by close) as an error code with a message.
+struct Reply {
+  std::optional<std::string> error;  // a LEVEL_* code
+  std::string message;               // for local failures
+  std::optional<std::string> value;  // Callback.value
+  std::vector<std::optional<std::string>> values;  // GetManyCallback.values
+  std::optional<std::string> found;                // HasCallback.found
+  std::optional<HostStats> host_stats;             // HostStatsReply.stats
+  std::shared_ptr<SnapshotSlot> snapshot;          // what a SnapshotRequest opened
+};
+
+// What a request is beyond its message.
+struct RequestScope {
+  // An extension request: refused at once while the host has no extension
+  // (or lacks this feature), and failed with LEVEL_NOT_SUPPORTED if the
+  // stream turns out to be base while it waits.
+  const char* feature = nullptr;
+  // A read at this snapshot: refused once the snapshot is closed or lost,
+  // and failed (never re-sent) when its stream ends.
+  std::shared_ptr<SnapshotSlot> at;
+};
+
+enum class FrameDirection { in, out };
+
+// One remote iterator's receiving end.
+struct IteratorChannel {
+  uint32_t id = 0;
+  protocol::IteratorOptions options;
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  uint32_t seq = 0;
+  uint64_t consumed = 0;
+  std::optional<std::string> bookmark;     // last key yielded (retry only)
+  std::optional<std::string> seek_target;  // a seek whose result is not consumed yet
+  std::deque<std::vector<std::string>> frames;  // received, not yet consumed
+  size_t offset = 0;                            // items consumed of frames.front()
+  bool ended = false;
+  std::optional<Error> error;
+  // The stream (GuestCore's connect count) that last got this iterator's
+  // state in an Iterator request; an ack or seek made before a newer stream
+  // was attached is already carried by that stream's request.
+  uint64_t stream = 0;
+  // Reads at this snapshot (the extension); it cannot resume on another stream.
+  std::shared_ptr<SnapshotSlot> at;
+
+  size_t buffered_entries() const {
+    size_t items = 0;
+    for (const auto& frame : frames) items += frame.size();
+    items -= offset;
+    size_t per_entry = options.keys && options.values ? 2 : 1;
+    return items / per_entry;
+  }
 };
 
 class GuestCore;
@@ -6780,45 +8734,72 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   using Completion = std::function<void(Reply)>;
   using FrameObserver = std::function<void(FrameDirection, std::string_view payload)>;
 
-  explicit GuestCore(GuestOptions options) : options_(std::move(options)) {}
+  explicit GuestCore(GuestOptions options) : options_(std::move(options)), negotiation_(options_.extension) {}
 
   bool retry() const { return options_.retry; }
 
   // Sends a request (now, or when a stream is attached) and calls `done` with
-  // its reply, on the thread that receives it.
+  // its reply, on the thread that receives it; or at once with the reason it
+  // cannot go (see RequestScope).
   template <typename M>
-  void request(M message, std::string key_for_stats, Completion done) {
+  void request(M message, std::string key_for_stats, Completion done, RequestScope scope = {}) {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (closed_) {
+    if (auto refused = refusal_locked(scope)) {
       lock.unlock();
-      done(local_failure(codes::database_not_open, "Database is not open"));
+      done(std::move(*refused));
       return;
     }
-    message.id = request_ids_.next([&](uint32_t id) { return requests_.count(id) > 0; });
-    Pending pending;
-    pending.operation = protocol::tag_name(M::tag);
-    pending.key = std::move(key_for_stats);
-    pending.started = std::chrono::steady_clock::now();
-    pending.done = std::move(done);
-    protocol::encode(pending.frame, message);
-    // A lone request goes out on this thread at once (its caller is likely
-    // waiting for it); behind others, it waits for the transport's thread,
-    // which sends a pipelining caller's requests many to a write.
-    bool sent = send_locked(pending.frame, requests_.empty() ? SendMode::now : SendMode::queued);
-    if (sent && !options_.retry) {
-      pending.frame.clear();  // never re-sent: no need to keep it
-      pending.frame.shrink_to_fit();
+    message.id = next_request_id_locked();
+    Pending pending = pending_locked(M::tag, std::move(key_for_stats), std::move(done), std::move(scope));
+    if constexpr (std::is_same_v<M, protocol::SnapshotRequest>) {
+      pending.opens = snapshots_.reserve();
+      message.snapshot = pending.opens->id;
     }
-    requests_.emplace(message.id, std::move(pending));
+    protocol::encode(pending.frame, message);
+    enqueue_locked(message.id, std::move(pending));
   }
 
-  std::shared_ptr<IteratorChannel> open_iterator(const protocol::IteratorOptions& options) {
+  // has / hasMany: a HasRequest when this stream's host offers it, else a
+  // GetMany, whose values only tell presence (what the reference host can
+  // answer). Decided under the lock, for the stream it goes out on; on a
+  // later stream, whose host is not known yet, it is re-sent as the GetMany.
+  void request_has(std::vector<std::string> keys, std::string key_for_stats, Completion done,
+                   std::shared_ptr<SnapshotSlot> at) {
+    RequestScope scope;
+    scope.at = std::move(at);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (auto refused = refusal_locked(scope)) {
+      lock.unlock();
+      done(std::move(*refused));
+      return;
+    }
+    const uint32_t id = next_request_id_locked();
+    const auto snapshot = scope.at ? std::optional<uint32_t>(scope.at->id) : std::nullopt;
+    Pending pending = pending_locked(protocol::HasRequest::tag, std::move(key_for_stats), std::move(done),
+                                     std::move(scope));
+    if (connection_ && negotiation_.offers(features::has)) {
+      if (options_.retry && !snapshot) protocol::encode(pending.frame, protocol::GetManyRequest{id, keys, snapshot});
+      std::string has;
+      protocol::encode(has, protocol::HasRequest{id, std::move(keys), snapshot});
+      enqueue_locked(id, std::move(pending), &has);
+    } else {
+      protocol::encode(pending.frame, protocol::GetManyRequest{id, std::move(keys), snapshot});
+      enqueue_locked(id, std::move(pending));
+    }
+  }
+
+  std::shared_ptr<IteratorChannel> open_iterator(const protocol::IteratorOptions& options,
+                                                 std::shared_ptr<SnapshotSlot> at = nullptr) {
     auto channel = std::make_shared<IteratorChannel>();
     channel->options = options;
     // A retrying guest needs keys to know where to resume.
     if (options_.retry) channel->options.keys = true;
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw Error(codes::database_not_open, "Database is not open");
+    if (at) {
+      if (const char* why = SnapshotTable::unusable(*at, connects_)) throw Error(codes::snapshot_not_open, why);
+    }
+    channel->at = std::move(at);
     channel->id = iterator_ids_.next([&](uint32_t id) { return iterators_.count(id) > 0; });
     channel->stream = connects_;
     iterators_[channel->id] = channel;
@@ -6851,25 +8832,77 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       auto found = iterators_.find(id);
       if (found == iterators_.end() || (channel && found->second.get() != channel)) return;
       iterators_.erase(found);
-      std::string frame;
-      protocol::encode(frame, protocol::IteratorClose{id});
-      send_locked(frame);
+      send_encoded_locked(protocol::IteratorClose{id});
       flushed = flushed_callback_locked();
     }
     if (flushed) flushed();
   }
 
+  // ---- the extension: snapshots and watches ------------------------------
+
+  // A snapshot's close(): the host releases it, after the reads sent before.
+  void release_snapshot(SnapshotSlot& slot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (snapshots_.release(slot, connects_) && connection_) send_encoded_locked(protocol::SnapshotRelease{slot.id});
+  }
+
+  // Starts a watch: its request goes out now, or on the next stream. Throws
+  // LEVEL_NOT_SUPPORTED at once when this stream's host has no change feed
+  // (while that is not known yet, the callback gets it).
+  std::shared_ptr<WatchChannel> open_watch(protocol::WatchRange range, std::optional<uint64_t> since,
+                                           WatchCallback callback) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) throw Error(codes::database_not_open, "Database is not open");
+    if (auto refused = negotiation_.refusal(features::watch)) throw *refused;
+    auto channel = watches_.open(std::move(range), since, std::move(callback));
+    if (connection_) {
+      send_encoded_locked(channel->request());
+      channel->stream = connects_;
+      probe_locked();
+    }
+    return channel;
+  }
+
+  // A watch's close(): the host stops it, if it still has it.
+  void close_watch(WatchChannel& channel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (channel.closed) return;
+    channel.closed = true;
+    watches_.forget(channel);
+    if (!channel.errored && connection_ && channel.stream == connects_) {
+      send_encoded_locked(protocol::WatchClose{channel.id});
+    }
+  }
+
+  HostExtension host_extension() const { return negotiation_.state(); }
+
+  std::vector<std::string> host_features() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return negotiation_.features();
+  }
+
+  // ---- streams -------------------------------------------------------------
+
   // Attaches a new stream (many-level's createRpcStream / connect) and sends
-  // everything that waits: unsent or (with retry) unanswered requests, and a
-  // request for every open iterator, resuming where it was.
+  // everything that waits: Hello first, then unsent or (with retry)
+  // unanswered requests, a request for every open iterator, resuming where
+  // it was, and one for every running watch, resuming after the last commit
+  // it delivered.
   std::shared_ptr<GuestConnection> connect() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw Error(codes::database_not_open, "Database is not open");
     if (connection_) throw Error(codes::not_supported, "Only one rpc stream can be active");
     connection_ = std::make_shared<GuestConnection>(shared_from_this(), options_.max_frame_length);
     ++connects_;
+    negotiation_.begin_stream();
+    // First, so that a C++ host answers it before any other reply.
+    if (negotiation_.enabled()) send_encoded_locked(Negotiation::hello(), SendMode::queued);
+    bool extension_sent = false;
     for (auto& [id, pending] : requests_) {
-      if (!pending.frame.empty()) send_locked(pending.frame, SendMode::queued);
+      if (!pending.frame.empty()) {
+        send_locked(pending.frame, SendMode::queued);
+        extension_sent = extension_sent || pending.extension;
+      }
       if (!options_.retry) {
         pending.frame.clear();
       }
@@ -6883,38 +8916,72 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       }
       send_locked(frame, SendMode::queued);
     }
+    for (auto& watch : watches_.running()) {
+      send_encoded_locked(watch->request(), SendMode::queued);
+      watch->stream = connects_;
+      watch->started = false;
+      extension_sent = true;
+    }
+    if (extension_sent) probe_locked();
     return connection_;
   }
 
-  // The attached stream ended. With retry, everything waits for the next one;
-  // without, everything in flight fails with LEVEL_CONNECTION_LOST.
+  // The attached stream ended, and with it the host's snapshots of it. With
+  // retry, everything else waits for the next one (but reads at a snapshot,
+  // which fail); without, everything in flight fails with
+  // LEVEL_CONNECTION_LOST, and so do watches.
   void stream_ended(GuestConnection* connection) {
     std::vector<Completion> failed;
+    std::vector<Completion> lost_snapshot_reads;
+    std::vector<std::shared_ptr<WatchChannel>> lost_watches;
+    bool forgot = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (connection_.get() != connection) return;
       connection_.reset();
       ++disconnects_;
+      snapshots_.lose_all();
       if (options_.retry) {
-        for (auto& [id, channel] : iterators_) forget_unconsumed(*channel);
-        return;
+        lost_snapshot_reads = take_requests_locked([](const Pending& pending) { return pending.at != nullptr; });
+        for (auto it = iterators_.begin(); it != iterators_.end();) {
+          if (it->second->at) {
+            lose_snapshot(*it->second);
+            it = iterators_.erase(it);
+            forgot = true;
+          } else {
+            forget_unconsumed(*it->second);
+            ++it;
+          }
+        }
+        forgot = forgot || !lost_snapshot_reads.empty();
+      } else {
+        failed = take_requests_locked([](const Pending&) { return true; });
+        fail_iterators_locked(Error(codes::connection_lost, "Connection to host lost"));
+        // Forgotten, as the reference's abort does: a failed iterator must not
+        // be re-sent on the next stream, nor keep the guest from being flushed.
+        iterators_.clear();
+        lost_watches = watches_.fail([](const WatchChannel&) { return true; });
+        forgot = true;
       }
-      failed = take_requests_locked();
-      fail_iterators_locked(Error(codes::connection_lost, "Connection to host lost"));
-      // Forgotten, as the reference's abort does: a failed iterator must not
-      // be re-sent on the next stream, nor keep the guest from being flushed.
-      iterators_.clear();
     }
+    for (auto& done : lost_snapshot_reads) done(local_failure(codes::snapshot_not_open, snapshot_lost));
     for (auto& done : failed) done(local_failure(codes::connection_lost, "Connection to host lost"));
-    notify_flushed();
+    tell(lost_watches, Error(codes::connection_lost, "Connection to host lost"));
+    if (forgot) notify_flushed();
   }
 
   // Frames from the host.
   void deliver(protocol::HostMessage& message) {
+    // Order is the signal: a base reply before any HelloReply means this
+    // stream's host knows no extension.
+    if (message.index() < protocol::base_host_messages && negotiation_.state() == HostExtension::unknown) {
+      settle([&] { return negotiation_.on_base_reply(); });
+    }
     std::visit([this](auto& m) { on_reply(m); }, message);
   }
 
-  // Aborts everything (close of the guest) and drops the stream.
+  // Aborts everything (close of the guest) and drops the stream. Watches
+  // stop here; Database::close() then tells their callbacks.
   void shutdown() {
     std::vector<Completion> aborted;
     std::shared_ptr<GuestConnection> connection;
@@ -6922,9 +8989,11 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       std::lock_guard<std::mutex> lock(mutex_);
       if (closed_) return;
       closed_ = true;
-      aborted = take_requests_locked();
+      aborted = take_requests_locked([](const Pending&) { return true; });
       fail_iterators_locked(Error(codes::database_not_open, "Aborted on database close()"));
       iterators_.clear();
+      watches_.close_all();
+      snapshots_.clear();
       connection = std::move(connection_);
     }
     for (auto& done : aborted) done(local_failure(codes::database_not_open, "Aborted on database close()"));
@@ -6992,6 +9061,10 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
                                  channel->frames.size(), channel->ended, channel->error.has_value(),
                                  channel->options.reverse, channel->options.limit});
     }
+    stats.extension = negotiation_.state();
+    stats.features = negotiation_.features();
+    stats.watches = watches_.info();
+    stats.snapshots = snapshots_.info();
     return stats;
   }
 
@@ -7002,13 +9075,76 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     std::chrono::steady_clock::time_point started;
     std::string frame;  // kept while it may need (re)sending
     Completion done;
+    bool extension = false;               // fails if the stream turns out base
+    std::shared_ptr<SnapshotSlot> at;     // a read at this snapshot
+    std::shared_ptr<SnapshotSlot> opens;  // a SnapshotRequest's snapshot
   };
 
-  static Reply local_failure(const char* code, std::string message) {
+  static constexpr const char* snapshot_lost = "The snapshot was lost with the connection to the host";
+
+  static Reply local_failure(std::string code, std::string message) {
     Reply reply;
-    reply.error = code;
+    reply.error = std::move(code);
     reply.message = std::move(message);
     return reply;
+  }
+
+  // Why a request cannot go at all; nullopt when it can.
+  std::optional<Reply> refusal_locked(const RequestScope& scope) const {
+    if (closed_) return local_failure(codes::database_not_open, "Database is not open");
+    if (scope.feature) {
+      if (auto refused = negotiation_.refusal(scope.feature)) return local_failure(refused->code(), refused->message());
+    }
+    if (scope.at) {
+      if (const char* why = SnapshotTable::unusable(*scope.at, connects_)) {
+        return local_failure(codes::snapshot_not_open, why);
+      }
+    }
+    return std::nullopt;
+  }
+
+  uint32_t next_request_id_locked() {
+    return request_ids_.next(
+        [&](uint32_t id) { return requests_.count(id) > 0 || negotiation_.probe_in_flight(id); });
+  }
+
+  static Pending pending_locked(protocol::GuestTag tag, std::string key, Completion done, RequestScope scope) {
+    Pending pending;
+    pending.operation = protocol::tag_name(tag);
+    pending.key = std::move(key);
+    pending.started = std::chrono::steady_clock::now();
+    pending.done = std::move(done);
+    pending.extension = scope.feature != nullptr;
+    pending.at = std::move(scope.at);
+    return pending;
+  }
+
+  // Sends a request's frame (or `now`, its form for this stream) and keeps
+  // it until its reply.
+  void enqueue_locked(uint32_t id, Pending pending, const std::string* now = nullptr) {
+    // A lone request goes out on this thread at once (its caller is likely
+    // waiting for it); behind others, it waits for the transport's thread,
+    // which sends a pipelining caller's requests many to a write.
+    const bool sent = send_locked(now ? *now : pending.frame, requests_.empty() ? SendMode::now : SendMode::queued);
+    // Never re-sent without retry, nor a read at a snapshot: no need to keep it.
+    if (sent && (!options_.retry || pending.at)) {
+      pending.frame.clear();
+      pending.frame.shrink_to_fit();
+    }
+    const bool extension = pending.extension;
+    requests_.emplace(id, std::move(pending));
+    if (sent && extension) probe_locked();
+  }
+
+  // Behind the first extension request of a stream whose host has not
+  // answered yet: an empty GetMany, which every host answers, so that the
+  // stream is surely settled (a reference host ignores extension requests
+  // and would otherwise never say anything). Its reply finds no request.
+  void probe_locked() {
+    if (!connection_ || !negotiation_.needs_probe()) return;
+    const uint32_t id = next_request_id_locked();
+    send_encoded_locked(protocol::GetManyRequest{id, {}}, SendMode::queued);
+    negotiation_.probe_sent(id);
   }
 
   // Writes a frame to the attached stream; false when there is none.
@@ -7026,6 +9162,14 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     return true;
   }
 
+  template <typename M>
+  bool send_encoded_locked(const M& message, SendMode mode = SendMode::now) {
+    if (!connection_) return false;
+    std::string frame;
+    protocol::encode(frame, message);
+    return send_locked(frame, mode);
+  }
+
   static protocol::IteratorRequest iterator_request(const IteratorChannel& channel) {
     protocol::IteratorRequest request;
     request.id = channel.id;
@@ -7037,6 +9181,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     } else {
       request.bookmark = channel.bookmark;
     }
+    if (channel.at) request.snapshot = channel.at->id;
     return request;
   }
 
@@ -7051,10 +9196,28 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     channel.ended = false;
   }
 
-  std::vector<Completion> take_requests_locked() {
+  // An iterator at a snapshot cannot resume elsewhere: what it received is
+  // still yielded, then (unless it had its end) it fails.
+  static void lose_snapshot(IteratorChannel& channel) {
+    std::lock_guard<std::mutex> lock(channel.mutex);
+    if (!channel.ended && !channel.error) channel.error = Error(codes::snapshot_not_open, snapshot_lost);
+    channel.changed.notify_all();
+  }
+
+  // Takes the requests `matching` out, for their completions to be called
+  // outside the lock. A SnapshotRequest taken frees its snapshot's id.
+  template <typename Matching>
+  std::vector<Completion> take_requests_locked(Matching&& matching) {
     std::vector<Completion> done;
-    for (auto& [id, pending] : requests_) done.push_back(std::move(pending.done));
-    requests_.clear();
+    for (auto it = requests_.begin(); it != requests_.end();) {
+      if (!matching(it->second)) {
+        ++it;
+        continue;
+      }
+      if (it->second.opens) snapshots_.forget(*it->second.opens);
+      done.push_back(std::move(it->second.done));
+      it = requests_.erase(it);
+    }
     return done;
   }
 
@@ -7083,13 +9246,49 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     if (flushed) flushed();
   }
 
+  // Ends watches with an error, on the stream's thread, no lock held.
+  static void tell(const std::vector<std::shared_ptr<WatchChannel>>& watches, const Error& error) {
+    for (const auto& watch : watches) watch->callback(error, Commit{watch->seq.load(std::memory_order_acquire), {}});
+  }
+
+  // Applies `decide` (a Negotiation transition, true if it settled the
+  // stream) and, if the stream turned out to have no extension, fails what
+  // waits for it: extension requests and watches.
+  template <typename Decide>
+  void settle(Decide&& decide) {
+    std::vector<Completion> refused;
+    std::vector<std::shared_ptr<WatchChannel>> refused_watches;
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!decide() || negotiation_.state() != HostExtension::unavailable) return;
+      reason = negotiation_.unavailable_reason();
+      refused = take_requests_locked([](const Pending& pending) { return pending.extension; });
+      refused_watches = watches_.fail([](const WatchChannel&) { return true; });
+    }
+    for (auto& done : refused) done(local_failure(codes::not_supported, reason));
+    tell(refused_watches, Error(codes::not_supported, reason));
+    if (!refused.empty()) notify_flushed();
+  }
+
   void complete(uint32_t id, Reply reply) {
     Completion done;
     std::function<void()> flushed;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto found = requests_.find(id);
-      if (found == requests_.end()) return;
+      if (found == requests_.end()) {
+        negotiation_.take_probe_reply(id);  // the probe's, which no caller sees (or a stray)
+        return;
+      }
+      if (auto& opens = found->second.opens) {
+        if (reply.error) {
+          snapshots_.forget(*opens);
+        } else {
+          SnapshotTable::opened(*opens, connects_);
+          reply.snapshot = opens;
+        }
+      }
       done = std::move(found->second.done);
       requests_.erase(found);
       flushed = flushed_callback_locked();
@@ -7098,17 +9297,22 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     if (flushed) flushed();
   }
 
+  // The reference guest treats an empty error string as success.
+  static std::optional<std::string> error_of(std::optional<std::string>& error) {
+    if (error && !error->empty()) return std::move(error);
+    return std::nullopt;
+  }
+
   void on_reply(protocol::Callback& callback) {
     Reply reply;
-    // The reference guest treats an empty error string as success.
-    if (callback.error && !callback.error->empty()) reply.error = std::move(callback.error);
+    reply.error = error_of(callback.error);
     reply.value = std::move(callback.value);
     complete(callback.id, std::move(reply));
   }
 
   void on_reply(protocol::GetManyCallback& callback) {
     Reply reply;
-    if (callback.error && !callback.error->empty()) reply.error = std::move(callback.error);
+    reply.error = error_of(callback.error);
     reply.values = std::move(callback.values);
     complete(callback.id, std::move(reply));
   }
@@ -7146,10 +9350,90 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     target->changed.notify_all();
   }
 
-  template <typename M>
-  void on_reply(M&) {}  // the extension's replies: not used yet
+  // ---- the extension's replies ---------------------------------------------
+
+  void on_reply(protocol::HelloReply& reply) {
+    settle([&] { return negotiation_.on_hello_reply(reply); });
+  }
+
+  void on_reply(protocol::HasCallback& callback) {
+    Reply reply;
+    reply.error = error_of(callback.error);
+    reply.found = std::move(callback.found);
+    complete(callback.id, std::move(reply));
+  }
+
+  void on_reply(protocol::HostStatsReply& stats) {
+    Reply reply;
+    reply.error = error_of(stats.error);
+    reply.host_stats = std::move(stats.stats);
+    complete(stats.id, std::move(reply));
+  }
+
+  // The watch running on this stream with that id, if it still wants frames.
+  std::shared_ptr<WatchChannel> live_watch_locked(uint32_t id) const {
+    auto watch = watches_.find(id);
+    return watch && watch->live_on(connects_) ? watch : nullptr;
+  }
+
+  void on_reply(protocol::WatchStarted& started) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto watch = watches_.find(started.id);
+    if (!watch || watch->closed || watch->errored || watch->stream != connects_ || !connection_) return;
+    watch->started = true;
+    watch->seq.store(started.seq, std::memory_order_release);
+    watch->seq_known = true;
+  }
+
+  // Each commit goes to the callback in order, here on the stream's thread
+  // with no lock held; the frame is acknowledged once all went. A close()
+  // (even from the callback) stops it between two commits.
+  void on_reply(protocol::WatchData& data) {
+    std::shared_ptr<WatchChannel> watch;
+    uint64_t stream;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watch = live_watch_locked(data.id);
+      if (!watch) return;
+      stream = connects_;
+      ++watch->unacknowledged_frames;
+    }
+    bool whole = true;
+    for (auto& wire : data.commits) {
+      Commit commit = to_commit(std::move(wire));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!watch->live_on(stream)) {
+          whole = false;
+          break;
+        }
+        // Before the call, as a local watch does: seq() seen from the
+        // callback is the commit it is given.
+        watch->seq.store(commit.seq, std::memory_order_release);
+        ++watch->commits;
+      }
+      watch->callback(std::nullopt, commit);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --watch->unacknowledged_frames;
+    if (whole && watch->live_on(stream) && stream == connects_) {
+      send_encoded_locked(protocol::WatchAck{watch->id, watch->seq.load(std::memory_order_relaxed)});
+    }
+  }
+
+  void on_reply(protocol::WatchError& error) {
+    std::shared_ptr<WatchChannel> watch;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watch = watches_.find(error.id);
+      if (!watch || watch->closed || watch->errored || watch->stream != connects_) return;
+      watch->errored = true;
+    }
+    tell({watch}, Error(error.error, watch_error_message(error.error, watch->seq.load(std::memory_order_acquire))));
+  }
 
   GuestOptions options_;
+  Negotiation negotiation_;  // of the current (or last) stream
   mutable std::mutex mutex_;
   bool closed_ = false;
   std::shared_ptr<GuestConnection> connection_;
@@ -7157,6 +9441,8 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   IdAllocator iterator_ids_;
   std::map<uint32_t, Pending> requests_;
   std::map<uint32_t, std::shared_ptr<IteratorChannel>> iterators_;
+  SnapshotTable snapshots_;
+  WatchTable watches_;
   std::function<void()> flush_listener_;
   std::shared_ptr<FrameObserver> observer_;
   uint64_t connects_ = 0;
@@ -7328,7 +9614,7 @@ using GuestCallback = typename GuestCallbackOf<T>::type;
 class Guest final : public Database {
  public:
   explicit Guest(GuestOptions options = {})
-      : Database(manifest(options.retry), options.encodings), core_(std::make_shared<GuestCore>(options)) {}
+      : Database(manifest(options), options.encodings), core_(std::make_shared<GuestCore>(options)) {}
 
   ~Guest() override {
     try {
@@ -7358,6 +9644,32 @@ class Guest final : public Database {
 
   GuestStats stats() const { return core_->stats(); }
 
+  // Whether the host of the current stream (or the last one) has the
+  // extension: unknown until it answers anything, always unavailable with
+  // GuestOptions::extension off.
+  HostExtension host_extension() const { return core_->host_extension(); }
+  // What the host offered ("has", "snapshots", "watch", "stats"); empty
+  // unless host_extension() is available.
+  std::vector<std::string> host_features() const { return core_->host_features(); }
+
+  // The host's statistics (uptime, connections, its database). Fails with
+  // LEVEL_NOT_SUPPORTED against a host without the extension (the Node one).
+  HostStats host_stats() { return wait(host_stats_async()); }
+  std::future<HostStats> host_stats_async() {
+    return as_future<HostStats>([&](auto done) { host_stats_async(std::move(done)); });
+  }
+  void host_stats_async(GuestCallback<HostStats> done) {
+    RequestScope scope;
+    scope.feature = features::stats;
+    call<HostStats>(
+        protocol::HostStatsRequest{}, "",
+        [](Reply& reply) {
+          if (!reply.host_stats) throw Error(codes::decode_error, "the host's statistics reply holds none");
+          return std::move(*reply.host_stats);
+        },
+        std::move(done), std::move(scope));
+  }
+
   // Sees every frame's payload in and out, for frame logs. It runs on the
   // thread that sends or receives, possibly with the guest's lock held: it
   // must only record the frame, never call into the guest.
@@ -7374,12 +9686,14 @@ class Guest final : public Database {
   }
   void get_async(std::string_view key, const ReadOptions& options, GuestCallback<Value> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
-    call<Value>(protocol::GetRequest{0, codecs.key_bytes(key)}, key,
+    RequestScope scope = read_scope(options.snapshot);
+    protocol::GetRequest request{0, codecs.key_bytes(key), snapshot_id(scope)};
+    call<Value>(std::move(request), key,
                 [codecs](Reply& reply) -> Value {
                   if (!reply.value) return std::nullopt;
                   return codecs.value_text(std::move(*reply.value));
                 },
-                std::move(done));
+                std::move(done), std::move(scope));
   }
 
   std::future<Values> get_many_async(const std::vector<std::string>& keys, const ReadOptions& options = {}) {
@@ -7387,15 +9701,17 @@ class Guest final : public Database {
   }
   void get_many_async(const std::vector<std::string>& keys, const ReadOptions& options, GuestCallback<Values> done) {
     Codecs codecs = resolve(options.key_encoding, options.value_encoding);
+    RequestScope scope = read_scope(options.snapshot);
+    protocol::GetManyRequest request{0, codecs.keys_bytes(keys), snapshot_id(scope)};
     call<Values>(
-        protocol::GetManyRequest{0, codecs.keys_bytes(keys)}, keys.empty() ? std::string() : keys.front(),
+        std::move(request), keys.empty() ? std::string() : keys.front(),
         [codecs](Reply& reply) {
           for (auto& value : reply.values) {
             if (value) *value = codecs.value_text(std::move(*value));
           }
           return std::move(reply.values);
         },
-        std::move(done));
+        std::move(done), std::move(scope));
   }
 
   std::future<void> put_async(std::string_view key, std::string_view value, const WriteOptions& options = {}) {
@@ -7473,6 +9789,13 @@ class Guest final : public Database {
     return wait(get_many_async(keys, raw_read));
   }
 
+  bool do_has(std::string_view key) override { return do_has_many({std::string(key)}).front(); }
+
+  std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
+    if (forward_) return forward_->has_many(keys, raw_read);
+    return wait(has_many_remote(keys, nullptr));
+  }
+
   void do_put(std::string_view key, std::string_view value) override {
     if (forward_) return forward_->put(key, value, raw_write);
     wait(put_async(key, value, raw_write));
@@ -7499,11 +9822,85 @@ class Guest final : public Database {
   std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options,
                                         std::shared_ptr<const Encoding> key_encoding,
                                         std::shared_ptr<const Encoding> value_encoding) override {
+    if (forward_) return forwarded_iterator(options, nullptr, std::move(key_encoding), std::move(value_encoding));
+    return remote_iterator(options, nullptr, std::move(key_encoding), std::move(value_encoding));
+  }
+
+  // ---- the extension: snapshots and watches ---------------------------------
+
+  // A snapshot on the host: blocks until the host made it. It is lost with
+  // the stream (reads at it then fail with LEVEL_SNAPSHOT_NOT_OPEN).
+  std::shared_ptr<Snapshot> do_snapshot() override {
+    if (forward_) return forward_->snapshot();
+    RequestScope scope;
+    scope.feature = features::snapshots;
+    auto slot = wait(as_future<std::shared_ptr<SnapshotSlot>>([&](auto done) {
+      call<std::shared_ptr<SnapshotSlot>>(protocol::SnapshotRequest{}, "", [](Reply& reply) { return reply.snapshot; },
+                                          std::move(done), std::move(scope));
+    }));
+    return std::make_shared<GuestSnapshot>(*this, slot, [core = core_, slot] { core->release_snapshot(*slot); });
+  }
+
+  std::optional<std::string> do_get_at(Snapshot& snapshot, std::string_view key) override {
+    if (forward_) return forward_->try_get(key, read_at(snapshot));
+    return wait(get_async(key, read_at(snapshot)));
+  }
+
+  std::vector<std::optional<std::string>> do_get_many_at(Snapshot& snapshot,
+                                                         const std::vector<std::string>& keys) override {
+    if (forward_) return forward_->get_many(keys, read_at(snapshot));
+    return wait(get_many_async(keys, read_at(snapshot)));
+  }
+
+  std::vector<bool> do_has_many_at(Snapshot& snapshot, const std::vector<std::string>& keys) override {
+    if (forward_) return forward_->has_many(keys, read_at(snapshot));
+    return wait(has_many_remote(keys, slot_of(snapshot)));
+  }
+
+  std::unique_ptr<Iterator> do_iterator_at(Snapshot& snapshot, const IteratorOptions& options,
+                                           std::shared_ptr<const Encoding> key_encoding,
+                                           std::shared_ptr<const Encoding> value_encoding) override {
     if (forward_) {
-      auto inner = forward_->iterator(PrefixedIterator::inner_options(options, options));
-      return std::make_unique<PrefixedIterator>(std::move(inner), "", options, std::move(key_encoding),
-                                                std::move(value_encoding));
+      return forwarded_iterator(options, borrowed(snapshot), std::move(key_encoding), std::move(value_encoding));
     }
+    return remote_iterator(options, slot_of(snapshot), std::move(key_encoding), std::move(value_encoding));
+  }
+
+  // The host's change feed over the range: the callback runs on the stream's
+  // thread. With retry, a new stream resumes after the last commit delivered.
+  std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback) override {
+    if (forward_) return forward_->watch(options, std::move(callback));
+    protocol::WatchRange range{options.gt, options.gte, options.lt, options.lte};
+    auto channel = core_->open_watch(std::move(range), options.since, std::move(callback));
+    return std::make_unique<GuestWatch>(channel, [core = core_, channel] { core->close_watch(*channel); });
+  }
+
+ private:
+  static Supports manifest(const GuestOptions& options) {
+    Supports supports;
+    supports.permanence = true;
+    supports.snapshots = !options.retry;  // a resumed iterator reads the data as it is then
+    supports.create_if_missing = false;
+    supports.error_if_exists = false;
+    // Whether the host has them is known only once it answers: a host
+    // without the extension refuses them then (LEVEL_NOT_SUPPORTED).
+    supports.explicit_snapshots = options.extension;
+    supports.watch = options.extension;
+    return supports;
+  }
+
+  std::unique_ptr<Iterator> forwarded_iterator(const IteratorOptions& options, std::shared_ptr<Snapshot> snapshot,
+                                               std::shared_ptr<const Encoding> key_encoding,
+                                               std::shared_ptr<const Encoding> value_encoding) {
+    auto inner_options = PrefixedIterator::inner_options(options, options);
+    inner_options.snapshot = std::move(snapshot);
+    return std::make_unique<PrefixedIterator>(forward_->iterator(inner_options), "", options,
+                                              std::move(key_encoding), std::move(value_encoding));
+  }
+
+  std::unique_ptr<Iterator> remote_iterator(const IteratorOptions& options, std::shared_ptr<SnapshotSlot> at,
+                                            std::shared_ptr<const Encoding> key_encoding,
+                                            std::shared_ptr<const Encoding> value_encoding) {
     protocol::IteratorOptions wire;
     wire.keys = options.keys;
     wire.values = options.values;
@@ -7513,18 +9910,72 @@ class Guest final : public Database {
     wire.lte = options.lte;
     wire.limit = options.limit < 0 ? -1 : options.limit;
     wire.reverse = options.reverse;
-    return std::make_unique<GuestIterator>(core_, core_->open_iterator(wire), options, std::move(key_encoding),
-                                           std::move(value_encoding));
+    return std::make_unique<GuestIterator>(core_, core_->open_iterator(wire, std::move(at)), options,
+                                           std::move(key_encoding), std::move(value_encoding));
   }
 
- private:
-  static Supports manifest(bool retry) {
-    Supports supports;
-    supports.permanence = true;
-    supports.snapshots = !retry;  // a resumed iterator reads the data as it is then
-    supports.create_if_missing = false;
-    supports.error_if_exists = false;
-    return supports;
+  // ---- snapshots: what names them on the wire -------------------------------
+
+  // The host's slot of a snapshot this guest made.
+  std::shared_ptr<SnapshotSlot> slot_of(Snapshot& snapshot) const {
+    auto* mine = dynamic_cast<GuestSnapshot*>(&snapshot);
+    if (!mine || !mine->made_by(*this)) {
+      throw Error(codes::invalid_argument, "The snapshot belongs to another database");
+    }
+    if (!snapshot.is_open()) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+    return mine->slot();
+  }
+
+  RequestScope read_scope(const std::shared_ptr<Snapshot>& snapshot) const {
+    RequestScope scope;
+    if (snapshot) scope.at = slot_of(*snapshot);
+    return scope;
+  }
+
+  static std::optional<uint32_t> snapshot_id(const RequestScope& scope) {
+    return scope.at ? std::optional<uint32_t>(scope.at->id) : std::nullopt;
+  }
+
+  // A shared_ptr that does not own: reads take the snapshot by shared_ptr,
+  // and their caller holds it for as long as they run.
+  static std::shared_ptr<Snapshot> borrowed(Snapshot& snapshot) {
+    return std::shared_ptr<Snapshot>(std::shared_ptr<Snapshot>(), &snapshot);
+  }
+
+  static ReadOptions read_at(Snapshot& snapshot) {
+    ReadOptions options = raw_read;
+    options.snapshot = borrowed(snapshot);
+    return options;
+  }
+
+  // has / hasMany over raw keys, at `at` if given: no values travel when the
+  // host has the extension; from a reference host, values tell presence.
+  std::future<std::vector<bool>> has_many_remote(const std::vector<std::string>& keys,
+                                                 std::shared_ptr<SnapshotSlot> at) {
+    return as_future<std::vector<bool>>([&](auto done) {
+      Operation operation(*this);
+      const size_t count = keys.size();
+      core_->request_has(keys, keys.empty() ? std::string() : keys.front(),
+                         completion<std::vector<bool>>(
+                             protocol::tag_name(protocol::HasRequest::tag),
+                             [count](Reply& reply) {
+                               std::vector<bool> found;
+                               found.reserve(count);
+                               if (reply.found) {
+                                 for (char byte : *reply.found) found.push_back(byte != 0);
+                               } else {
+                                 for (const auto& value : reply.values) found.push_back(value.has_value());
+                               }
+                               if (found.size() != count) {
+                                 throw Error(codes::decode_error, "the host answered for " +
+                                                                      std::to_string(found.size()) + " keys of " +
+                                                                      std::to_string(count));
+                               }
+                               return found;
+                             },
+                             std::move(done)),
+                         std::move(at));
+    });
   }
 
   static protocol::ClearOptions wire_clear_options(const RangeOptions& range) {
@@ -7543,33 +9994,38 @@ class Guest final : public Database {
   // running only while it is being sent (deferred open happens here);
   // close() aborts what is still waiting.
   template <typename T, typename M, typename Convert>
-  void call(M message, std::string_view key, Convert convert, GuestCallback<T> done) {
+  void call(M message, std::string_view key, Convert convert, GuestCallback<T> done, RequestScope scope = {}) {
     Operation operation(*this);
-    const char* operation_name = protocol::tag_name(M::tag);
     core_->request(std::move(message), std::string(key),
-                   [convert = std::move(convert), done = std::move(done), operation_name](Reply reply) mutable {
-                     std::optional<Error> error;
-                     if (reply.error) {
-                       error = Error(*reply.error, reply.message.empty()
-                                                       ? std::string(operation_name) + " failed on the host"
-                                                       : reply.message);
-                     }
-                     if constexpr (std::is_void_v<T>) {
-                       done(std::move(error));
-                     } else {
-                       T result{};
-                       if (!error) {
-                         try {
-                           result = convert(reply);
-                         } catch (const Error& e) {
-                           error = e;
-                         } catch (const std::exception& e) {
-                           error = Error(codes::decode_error, e.what());
-                         }
-                       }
-                       done(std::move(error), std::move(result));
-                     }
-                   });
+                   completion<T>(protocol::tag_name(M::tag), std::move(convert), std::move(done)), std::move(scope));
+  }
+
+  // What a request's reply becomes for `done`: the host's error, or what
+  // `convert` makes of the reply (its decoding error, if it throws).
+  template <typename T, typename Convert>
+  static GuestCore::Completion completion(const char* operation_name, Convert convert, GuestCallback<T> done) {
+    return [convert = std::move(convert), done = std::move(done), operation_name](Reply reply) mutable {
+      std::optional<Error> error;
+      if (reply.error) {
+        error = Error(*reply.error,
+                      reply.message.empty() ? std::string(operation_name) + " failed on the host" : reply.message);
+      }
+      if constexpr (std::is_void_v<T>) {
+        done(std::move(error));
+      } else {
+        T result{};
+        if (!error) {
+          try {
+            result = convert(reply);
+          } catch (const Error& e) {
+            error = e;
+          } catch (const std::exception& e) {
+            error = Error(codes::decode_error, e.what());
+          }
+        }
+        done(std::move(error), std::move(result));
+      }
+    };
   }
 
   // A write: its reply carries nothing but the error.
@@ -7650,6 +10106,9 @@ struct ConnectorOptions {
   std::chrono::milliseconds max_backoff{5000};
   // Called on the connector's thread; must not block for long.
   std::function<void(const ConnectorEvent&)> on_event;
+  // Wraps each new stream's session before it is pumped; a tls:// address
+  // needs one (transport/tls.hpp: wrap_session = tls_wrapper(context)).
+  std::function<std::shared_ptr<Session>(std::shared_ptr<Session>, const Address&)> wrap_session;
 };
 
 class Connector {
@@ -7658,6 +10117,9 @@ class Connector {
   // the connector.
   Connector(Guest& guest, Address address, ConnectorOptions options = {})
       : guest_(guest), address_(std::move(address)), options_(std::move(options)) {
+    if (address_.tls && !options_.wrap_session) {
+      throw Error(codes::invalid_argument, address_.to_string() + " wants TLS: set ConnectorOptions::wrap_session");
+    }
     thread_ = std::thread([this] { run(); });
   }
 
@@ -7709,6 +10171,7 @@ class Connector {
       try {
         auto fd = connect_to(address_, options_.connect_timeout);
         session = guest_.connect();
+        if (options_.wrap_session) session = options_.wrap_session(session, address_);
         connection = FdConnection(std::move(fd), *session, [&, this](const std::string& why) {
           std::lock_guard<std::mutex> lock(mutex_);
           dropped = true;
@@ -7767,6 +10230,859 @@ class Connector {
 
 MANY_LEVEL_NAMESPACE_END
 // ---- end src/many_level/guest/connector.hpp ----
+#ifndef MANY_LEVEL_NO_OPENSSL
+// ---- begin src/many_level/transport/tls.hpp ----
+// TLS for the transports: the one header to include. TlsContext says how an
+// endpoint authenticates (tls_context.hpp); TlsSession wraps any session in
+// TLS (tls_session.hpp); here are the two places sessions are made:
+//
+//   // Host: listen_tls() wraps every session of the listener.
+//   auto tls = TlsContext::server({"host.pem", "host.key"});
+//   Address bound = listen_tls(loop, "tls://0.0.0.0:9443", tls,
+//                              [&](const ConnectionInfo& info) { return host.create_session(info); });
+//
+//   // Guest: a Connector to a tls:// address wraps each stream it makes.
+//   ConnectorOptions options;
+//   options.wrap_session = tls_wrapper(TlsContext::client({/*ca_file=*/"ca.pem"}));
+//   Connector connector(guest, "tls://db.example.com:9443", options);
+//
+// Anything else (an fd pump, an iostream, a memory pair) pumps a TlsSession
+// like any session.
+
+// ---- begin src/many_level/transport/tls_context.hpp ----
+// What a TLS endpoint is configured with, made once and shared by all its
+// sessions: a host's certificate chain and key (and, to require client
+// certificates, the CAs that sign them), or a guest's trusted CAs (the
+// system's by default), its optional client certificate and the name it
+// expects the host to prove. Verification is on unless `insecure` says
+// otherwise, which is loud about it. TLS 1.2 at least; no renegotiation.
+//
+// OpenSSL (1.1.1 or newer) is optional: define MANY_LEVEL_NO_OPENSSL (CMake:
+// MANY_LEVEL_WITH_OPENSSL=OFF) to build without it, and without TLS.
+
+#include <openssl/err.h>
+#include <openssl/opensslv.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+
+// ---- begin src/many_level/transport/tls_deadlines.hpp ----
+// One thread that runs tasks at deadlines. Sessions own no thread and no
+// timer, yet a TLS peer that connects and never finishes its handshake must
+// not hold its connection (and a slot of the host) forever: each TLS context
+// has one of these, which fails such sessions when their time is up. It is
+// idle otherwise, and never on the path of a byte.
+
+MANY_LEVEL_NAMESPACE_BEGIN
+namespace detail {
+
+// Threads: at() and cancel() from any thread. Tasks run on the deadline
+// thread (started by the first at()), one at a time, with no lock held; they
+// must not block for long. Destroying it drops the tasks not yet run, and may
+// happen on its own thread (from inside a task's destructor).
+class TlsDeadlines {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Ordered by time, then by a serial number that makes it unique.
+  using Key = std::pair<Clock::time_point, std::uint64_t>;
+
+  TlsDeadlines() : state_(std::make_shared<State>()) {}
+  TlsDeadlines(const TlsDeadlines&) = delete;
+  TlsDeadlines& operator=(const TlsDeadlines&) = delete;
+
+  ~TlsDeadlines() {
+    std::thread thread;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->stop = true;
+      thread = std::move(thread_);
+    }
+    state_->changed.notify_all();
+    if (!thread.joinable()) return;
+    // The thread holds the state it needs: it may outlive this object.
+    if (thread.get_id() == std::this_thread::get_id()) {
+      thread.detach();
+    } else {
+      thread.join();
+    }
+  }
+
+  // Runs `task` at `when` (soon, if that is past), unless cancelled first.
+  Key at(Clock::time_point when, std::function<void()> task) {
+    Key key;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      key = Key{when, state_->next_serial++};
+      state_->tasks.emplace(key, std::move(task));
+      if (!thread_.joinable() && !state_->stop) thread_ = std::thread([state = state_] { run(*state); });
+    }
+    state_->changed.notify_all();
+    return key;
+  }
+
+  // Forgets a task that has not run yet; a key already run or cancelled is ignored.
+  void cancel(const Key& key) {
+    std::function<void()> dropped;  // destroyed without the lock: it may own anything
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    auto found = state_->tasks.find(key);
+    if (found == state_->tasks.end()) return;
+    dropped = std::move(found->second);
+    state_->tasks.erase(found);
+  }
+
+  size_t pending() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->tasks.size();
+  }
+
+ private:
+  struct State {
+    mutable std::mutex mutex;
+    std::condition_variable changed;
+    std::map<Key, std::function<void()>> tasks;
+    std::uint64_t next_serial = 0;
+    bool stop = false;
+  };
+
+  static void run(State& state) {
+    std::unique_lock<std::mutex> lock(state.mutex);
+    while (!state.stop) {
+      if (state.tasks.empty()) {
+        state.changed.wait(lock);
+        continue;
+      }
+      auto first = state.tasks.begin();
+      if (first->first.first > Clock::now()) {
+        state.changed.wait_until(lock, first->first.first);
+        continue;
+      }
+      std::function<void()> task = std::move(first->second);
+      state.tasks.erase(first);
+      lock.unlock();
+      try {
+        task();
+      } catch (...) {
+      }
+      task = nullptr;  // its captures go here, still without the lock
+      lock.lock();
+    }
+  }
+
+  std::shared_ptr<State> state_;
+  std::thread thread_;
+};
+
+}  // namespace detail
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/transport/tls_deadlines.hpp ----
+
+#if OPENSSL_VERSION_NUMBER < 0x10101000L
+#error "many-level's TLS needs OpenSSL 1.1.1 or newer (or define MANY_LEVEL_NO_OPENSSL)"
+#endif
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+struct TlsServerOptions {
+  // PEM: the host's certificate first, then any intermediates.
+  std::string certificate_chain_file;
+  std::string private_key_file;  // PEM, unencrypted
+  // Non-empty: every client must present a certificate signed by one of the
+  // CAs in this PEM file, or its handshake fails.
+  std::string client_ca_file;
+  // A peer that has not finished its handshake by then is disconnected.
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
+struct TlsClientOptions {
+  // PEM bundle of the CAs to trust; empty: the system's (OpenSSL's default paths).
+  std::string ca_file;
+  // A client certificate, for hosts that require one (both or neither).
+  std::string certificate_file;
+  std::string private_key_file;
+  // The name the host's certificate must carry (sent as SNI too, unless it
+  // is an IP address). Empty: the host of the address connected to.
+  std::string server_name;
+  // No verification at all: the traffic is encrypted, but anyone on the path
+  // can pose as the host. For tests; says so on stderr when made.
+  bool insecure = false;
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
+namespace detail {
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+// Drains this thread's OpenSSL error queue into one line: the reasons,
+// oldest first, without repeats ("certificate verify failed"); `fallback`
+// when the queue was empty.
+inline std::string take_openssl_errors(const char* fallback = "unknown error") {
+  std::string text;
+  while (unsigned long code = ERR_get_error()) {
+    std::string reason;
+    if (const char* known = ERR_reason_error_string(code)) {
+      reason = known;
+    } else {
+      char buffer[256];
+      ERR_error_string_n(code, buffer, sizeof buffer);
+      reason = buffer;
+    }
+    if (text.find(reason) != std::string::npos) continue;
+    if (!text.empty()) text += ": ";
+    text += reason;
+  }
+  return text.empty() ? fallback : text;
+}
+
+// What every context and the sessions made from it share.
+struct TlsContextState {
+  SslCtxPtr ctx;
+  bool server = false;
+  bool insecure = false;
+  std::string server_name;
+  std::chrono::milliseconds handshake_timeout{10000};
+  TlsDeadlines deadlines;
+};
+
+[[noreturn]] inline void tls_setup_failed(const std::string& what) {
+  throw Error(codes::invalid_argument, what + ": " + take_openssl_errors());
+}
+
+inline std::shared_ptr<TlsContextState> new_tls_state(bool server, std::chrono::milliseconds handshake_timeout) {
+  auto state = std::make_shared<TlsContextState>();
+  ERR_clear_error();
+  state->ctx.reset(SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()));
+  if (!state->ctx) tls_setup_failed("cannot make a TLS context");
+  SSL_CTX* ctx = state->ctx.get();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // An idle connection keeps no 34 KiB of record buffers: a host may hold
+  // thousands of them.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  state->server = server;
+  state->handshake_timeout = handshake_timeout;
+  return state;
+}
+
+inline void load_certificate_and_key(SSL_CTX* ctx, const std::string& chain, const std::string& key) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, chain.c_str()) != 1) {
+    tls_setup_failed("cannot load the TLS certificate chain " + chain);
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    tls_setup_failed("cannot load the TLS private key " + key);
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    tls_setup_failed("the TLS private key " + key + " does not match the certificate " + chain);
+  }
+}
+
+}  // namespace detail
+
+// A copyable handle; copies share one configuration. Make one per listener
+// or per host connected to, not one per connection.
+class TlsContext {
+ public:
+  // Throws Error(LEVEL_INVALID_ARGUMENT) naming the file that cannot be used.
+  static TlsContext server(const TlsServerOptions& options) {
+    if (options.certificate_chain_file.empty() || options.private_key_file.empty()) {
+      throw Error(codes::invalid_argument, "a TLS server needs a certificate chain file and a private key file");
+    }
+    auto state = detail::new_tls_state(true, options.handshake_timeout);
+    SSL_CTX* ctx = state->ctx.get();
+    detail::load_certificate_and_key(ctx, options.certificate_chain_file, options.private_key_file);
+    if (!options.client_ca_file.empty()) {
+      const char* file = options.client_ca_file.c_str();
+      if (SSL_CTX_load_verify_locations(ctx, file, nullptr) != 1) {
+        detail::tls_setup_failed("cannot load the client CA file " + options.client_ca_file);
+      }
+      // The CAs a client is told to pick its certificate from.
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(file);
+      if (!names) detail::tls_setup_failed("no CA certificate in " + options.client_ca_file);
+      SSL_CTX_set_client_CA_list(ctx, names);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+    // Guests never resume sessions: tickets would be work and bytes for nothing.
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return TlsContext(std::move(state));
+  }
+
+  static TlsContext client(const TlsClientOptions& options) {
+    if (options.certificate_file.empty() != options.private_key_file.empty()) {
+      throw Error(codes::invalid_argument, "a TLS client certificate needs its private key, and the reverse");
+    }
+    auto state = detail::new_tls_state(false, options.handshake_timeout);
+    SSL_CTX* ctx = state->ctx.get();
+    if (!options.certificate_file.empty()) {
+      detail::load_certificate_and_key(ctx, options.certificate_file, options.private_key_file);
+    }
+    state->insecure = options.insecure;
+    state->server_name = options.server_name;
+    if (options.insecure) {
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+      std::fprintf(stderr,
+                   "many-level: WARNING: TLS certificate verification is OFF (insecure): the connection is "
+                   "encrypted, but anyone on the path can pose as the host\n");
+    } else {
+      if (options.ca_file.empty()) {
+        if (SSL_CTX_set_default_verify_paths(ctx) != 1) detail::tls_setup_failed("cannot load the system's CAs");
+      } else if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
+        detail::tls_setup_failed("cannot load the CA file " + options.ca_file);
+      }
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    }
+    return TlsContext(std::move(state));
+  }
+
+  bool is_server() const { return state_->server; }
+  bool is_insecure() const { return state_->insecure; }
+  // The client's configured server name (empty: each address's host).
+  const std::string& server_name() const { return state_->server_name; }
+  std::chrono::milliseconds handshake_timeout() const { return state_->handshake_timeout; }
+
+  // For settings this class does not cover (ciphers, ALPN, ...): change them
+  // before the first session is made.
+  SSL_CTX* native_handle() const { return state_->ctx.get(); }
+
+ private:
+  explicit TlsContext(std::shared_ptr<detail::TlsContextState> state) : state_(std::move(state)) {}
+
+  friend class TlsSession;
+  std::shared_ptr<detail::TlsContextState> state_;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/transport/tls_context.hpp ----
+// ---- begin src/many_level/transport/tls_session.hpp ----
+// TLS as a Session decorator: a TlsSession wraps the session that speaks
+// many-level (a host's session, or a guest's stream) and is itself a Session
+// that takes and gives ciphertext. Every transport (event loop, fd pumps,
+// iostreams, the memory pair) then carries TLS unchanged. OpenSSL works on
+// memory BIOs: no socket, no thread of its own.
+//
+// Incoming: receive() feeds ciphertext to OpenSSL and hands the plaintext to
+// the inner session in one receive(). Outgoing: the inner session's output
+// is encrypted as it appears, on the thread that wrote it (the inner
+// output's listener and direct sender are ours), into this session's own
+// output, so a SendMode::now write still goes out on the writer's thread when
+// the transport allows: encryption adds no thread hop. What the inner session
+// writes from inside its receive() is encrypted once that returns, in one go
+// (a pipelining guest's next requests, a host's inline replies).
+//
+// Before the handshake is done, the inner session's output waits where it is.
+// A handshake that fails fails this session with OpenSSL's reason and the
+// certificate check's ("TLS handshake failed: certificate verify failed:
+// certificate has expired"); its alert still goes to the peer. One that is not
+// done within the context's handshake_timeout fails it too.
+
+#include <openssl/buffer.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// Threads, as session.hpp asks: receive(), end(), failed() and wants_input()
+// come from the transport's thread; the inner session may write its output
+// from any thread. One lock guards the OpenSSL state; a writer never waits
+// for it (it may hold the inner session's locks): when another thread has
+// it, that thread encrypts the writer's bytes too before it lets go.
+class TlsSession final : public Session {
+ public:
+  // `context` says which side this is. A client checks the host's certificate
+  // against `server_name` (the context's own server name, if it has one, wins),
+  // a DNS name or an IP address; empty with verification on is an error.
+  // Throws Error(LEVEL_INVALID_ARGUMENT).
+  TlsSession(const TlsContext& context, std::shared_ptr<Session> inner, std::string server_name = {})
+      : core_(std::make_shared<Core>()) {
+    if (!inner) throw Error(codes::invalid_argument, "TlsSession needs a session to wrap");
+    Core& core = *core_;
+    core.context = context.state_;
+    core.inner = std::move(inner);
+    core.output_high_water = core.inner->output().high_water();
+    core.output = std::make_unique<OutputBuffer>(core.output_high_water);
+
+    ERR_clear_error();
+    core.ssl.reset(SSL_new(context.native_handle()));
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    if (!core.ssl || !in || !out) {
+      BIO_free(in);
+      BIO_free(out);
+      throw Error(codes::io_error, "cannot make a TLS session: " + detail::take_openssl_errors());
+    }
+    SSL_set_bio(core.ssl.get(), in, out);  // the SSL owns them from here
+    core.in = in;
+    core.out = out;
+    if (context.is_server()) {
+      SSL_set_accept_state(core.ssl.get());
+    } else {
+      if (!context.server_name().empty()) server_name = context.server_name();
+      expect_peer_name(context, server_name);
+      SSL_set_connect_state(core.ssl.get());
+    }
+
+    // The inner session's output is ours to empty from now on.
+    std::weak_ptr<Core> weak = core_;
+    OutputBuffer& inner_output = core.inner->output();
+    inner_output.on_readable([weak] {
+      auto core = weak.lock();
+      if (!core || core->deferring()) return;
+      // No bytes encrypted here: a wake, which the transport must see (the
+      // inner session may want to be closed, or to read again).
+      if (!core->encrypt(SendMode::queued)) core->output->wake();
+    });
+    inner_output.on_direct_send([weak] {
+      auto core = weak.lock();
+      if (!core) return false;
+      if (!core->deferring()) core->encrypt(SendMode::now);
+      // Encrypted and handed to our output, whose own direct sender or
+      // listener saw to it; or waiting for the handshake: either way nothing
+      // is left for the inner output's listener to do.
+      return true;
+    });
+
+    if (!context.is_server()) {
+      std::lock_guard<std::mutex> lock(core.mutex);
+      core.step_handshake();  // the ClientHello
+    }
+    const auto timeout = context.handshake_timeout();
+    core.deadline = core.context->deadlines.at(detail::TlsDeadlines::Clock::now() + timeout, [weak, timeout] {
+      if (auto core = weak.lock()) core->time_out(timeout);
+    });
+  }
+
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  ~TlsSession() override {
+    core_->detach();
+    core_->context->deadlines.cancel(core_->deadline);
+  }
+
+  void receive(const char* data, size_t size) override { core_->receive(data, size); }
+
+  void end() override {
+    Core& core = *core_;
+    core.detach();
+    core.context->deadlines.cancel(core.deadline);
+    {
+      std::lock_guard<std::mutex> lock(core.mutex);
+      if (core.ended) return;
+      core.ended = true;
+    }
+    core.output->close();
+    core.inner->end();
+  }
+
+  OutputBuffer& output() override { return *core_->output; }
+
+  // Ours first (a TLS failure), then the inner session's. When the inner
+  // session asks to be closed, a close_notify goes out before the stream
+  // closes, so the peer can tell a deliberate close from a cut.
+  std::string failed() const override {
+    Core& core = *core_;
+    if (core.has_failed.load()) {
+      std::lock_guard<std::mutex> lock(core.mutex);
+      return core.failure;
+    }
+    std::string inner_failure = core.inner->failed();
+    if (!inner_failure.empty()) core.say_goodbye();
+    return inner_failure;
+  }
+
+  // Handshake records are read whatever the inner session wants; after that,
+  // input pauses while it wants none or while our ciphertext is at its
+  // high-water mark (a peer that does not read).
+  bool wants_input() override {
+    Core& core = *core_;
+    if (core.has_failed.load() || core.output->room() == 0) return false;
+    return !core.handshake_done.load() || core.inner->wants_input();
+  }
+
+  bool handshake_done() const { return core_->handshake_done.load(); }
+
+  // "TLSv1.3"; empty before the handshake is done.
+  std::string protocol() const {
+    std::lock_guard<std::mutex> lock(core_->mutex);
+    return core_->handshake_done ? SSL_get_version(core_->ssl.get()) : "";
+  }
+
+  // "TLS_AES_256_GCM_SHA384"; empty before the handshake is done.
+  std::string cipher() const {
+    std::lock_guard<std::mutex> lock(core_->mutex);
+    if (!core_->handshake_done) return {};
+    const char* name = SSL_get_cipher_name(core_->ssl.get());
+    return name ? name : "";
+  }
+
+  // The subject of the peer's verified certificate ("CN=alice,O=example"),
+  // empty when it presented none (or verification is off).
+  std::string peer_subject() const {
+    std::lock_guard<std::mutex> lock(core_->mutex);
+    if (!core_->handshake_done || SSL_get_verify_result(core_->ssl.get()) != X509_V_OK) return {};
+#if OPENSSL_VERSION_MAJOR >= 3
+    X509* peer = SSL_get1_peer_certificate(core_->ssl.get());
+#else
+    X509* peer = SSL_get_peer_certificate(core_->ssl.get());
+#endif
+    if (!peer) return {};
+    std::string subject;
+    if (BIO* text = BIO_new(BIO_s_mem())) {
+      X509_NAME_print_ex(text, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
+      char* data = nullptr;
+      long size = BIO_get_mem_data(text, &data);
+      if (size > 0) subject.assign(data, static_cast<size_t>(size));
+      BIO_free(text);
+    }
+    X509_free(peer);
+    return subject;
+  }
+
+  Session& inner() const { return *core_->inner; }
+
+ private:
+  // What the inner output's listeners reach: they hold it weakly, so one
+  // that fires after this session is gone finds nothing to touch.
+  struct Core {
+    std::shared_ptr<detail::TlsContextState> context;
+    std::shared_ptr<Session> inner;
+    size_t output_high_water = 0;
+    std::unique_ptr<OutputBuffer> output;  // ciphertext
+    detail::TlsDeadlines::Key deadline;
+
+    // Guards the SSL and everything up to the atomics.
+    mutable std::mutex mutex;
+    detail::SslPtr ssl;
+    BIO* in = nullptr;   // ciphertext received, for OpenSSL to read
+    BIO* out = nullptr;  // ciphertext OpenSSL wrote, for output
+    bool ended = false;
+    bool goodbye_said = false;
+    std::string failure;
+    std::string plaintext;  // scratch for what the inner output holds
+    static constexpr size_t scratch_limit = size_t{1} << 20;
+
+    std::atomic<bool> handshake_done{false};
+    std::atomic<bool> has_failed{false};
+    // Someone asked for the inner output to be encrypted (and whether with
+    // SendMode::now) while another thread held the lock.
+    std::atomic<bool> encrypt_requested{false};
+    std::atomic<bool> now_requested{false};
+    // The thread inside receive()'s call of the inner session: its writes
+    // are encrypted when that call returns.
+    std::atomic<std::thread::id> receiving{};
+
+    bool deferring() const { return receiving.load() == std::this_thread::get_id(); }
+
+    void detach() {
+      OutputBuffer& inner_output = inner->output();
+      inner_output.on_readable(nullptr);
+      inner_output.on_direct_send(nullptr);
+    }
+
+    // Transport thread.
+    void receive(const char* data, size_t size) {
+      // The plaintext of one call goes in a buffer that stays with the
+      // thread (an event loop serves every connection from one) and keeps its
+      // size, so it is neither allocated nor cleared per call; taken out
+      // while in use, so a nested call would simply find none.
+      thread_local std::string scratch;
+      std::string plain;
+      plain.swap(scratch);
+      size_t used = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (ended || has_failed.load()) return;
+        if (BIO_write(in, data, static_cast<int>(std::min<size_t>(size, INT_MAX))) <= 0 && size > 0) {
+          fail_locked("TLS: cannot buffer input: " + detail::take_openssl_errors());
+          return;
+        }
+        if (!handshake_done.load()) step_handshake();
+        if (handshake_done.load() && !has_failed.load()) used = read_locked(plain);
+        send_locked(SendMode::now);
+        shrink_input_locked();
+      }
+      encrypt_if_requested();
+      if (used > 0) {
+        receiving.store(std::this_thread::get_id());
+        struct Reset {
+          std::atomic<std::thread::id>& receiving;
+          ~Reset() { receiving.store(std::thread::id()); }
+        } reset{receiving};
+        inner->receive(plain.data(), used);
+      }
+      // What the inner session wrote meanwhile, in one record or few.
+      encrypt(SendMode::now);
+      if (plain.size() <= scratch_limit) scratch.swap(plain);  // a huge one is let go
+    }
+
+    // Any thread. Encrypts what the inner output holds, unless another thread
+    // holds the lock: that one goes round again for us before it lets go.
+    // True if this call put ciphertext in the output.
+    bool encrypt(SendMode mode) {
+      if (mode == SendMode::now) now_requested.store(true);
+      encrypt_requested.store(true);
+      bool wrote = false;
+      while (encrypt_requested.load()) {
+        std::unique_lock<std::mutex> lock(mutex, std::try_to_lock);
+        if (!lock.owns_lock()) return wrote;
+        while (encrypt_requested.exchange(false)) {
+          wrote |= encrypt_locked(now_requested.exchange(false) ? SendMode::now : SendMode::queued);
+        }
+      }
+      return wrote;
+    }
+
+    // After the lock was held for something else: a writer may have left its
+    // bytes to us meanwhile.
+    void encrypt_if_requested() {
+      if (encrypt_requested.load()) encrypt(now_requested.load() ? SendMode::now : SendMode::queued);
+    }
+
+    bool encrypt_locked(SendMode mode) {
+      if (ended || has_failed.load() || !handshake_done.load()) return false;
+      inner->output().take(plaintext);
+      // In pieces of a few records, each sent on as soon as it is made: the
+      // first bytes of a large value leave while the rest is encrypted, and
+      // OpenSSL's buffer never holds more than one piece.
+      constexpr size_t piece = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
+      bool wrote = false;
+      for (size_t done = 0; done < plaintext.size();) {
+        const size_t size = std::min(piece, plaintext.size() - done);
+        size_t written = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(ssl.get(), plaintext.data() + done, size, &written) != 1) {
+          fail_locked("TLS: cannot encrypt: " + detail::take_openssl_errors());
+          break;
+        }
+        done += written;
+        wrote |= send_locked(mode);
+      }
+      // The scratch buffer is kept, unless a large value made it huge.
+      if (plaintext.capacity() > scratch_limit) {
+        std::string().swap(plaintext);
+      } else {
+        plaintext.clear();
+      }
+      return wrote;
+    }
+
+    // Moves what OpenSSL wrote into the output; true if there was any.
+    bool send_locked(SendMode mode) {
+      const size_t size = BIO_ctrl_pending(out);
+      if (size == 0) return false;
+      output->write(
+          [&](std::string& buffer) {
+            const size_t at = buffer.size();
+            buffer.resize(at + size);
+            // A mem BIO read moves a pointer (BIO_reset would clear its
+            // whole allocation every time).
+            const int got = BIO_read(out, &buffer[at], static_cast<int>(size));
+            buffer.resize(at + static_cast<size_t>(std::max(got, 0)));
+          },
+          mode);
+      return true;
+    }
+
+    // Runs the handshake as far as the input allows; lock held.
+    void step_handshake() {
+      ERR_clear_error();
+      const int result = SSL_do_handshake(ssl.get());
+      if (result == 1) {
+        handshake_done.store(true);
+        context->deadlines.cancel(deadline);
+        send_locked(SendMode::now);   // the last flight first
+        encrypt_locked(SendMode::now);  // then what the inner session wrote meanwhile
+        return;
+      }
+      const int error = SSL_get_error(ssl.get(), result);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        send_locked(SendMode::now);
+        return;
+      }
+      fail_locked("TLS handshake failed: " + describe_failure(error));
+    }
+
+    // Decrypts all that the input makes whole into `plain`, which it may
+    // grow; returns the plaintext's length. Lock held.
+    size_t read_locked(std::string& plain) {
+      // Plaintext is never longer than the ciphertext it came from, of which
+      // OpenSSL may hold up to one record besides what is in the BIO.
+      const size_t room = static_cast<size_t>(BIO_ctrl_pending(in)) + SSL3_RT_MAX_PLAIN_LENGTH + 1;
+      if (plain.size() < room) plain.resize(room);
+      size_t used = 0;
+      for (;;) {
+        if (used == plain.size()) plain.resize(plain.size() * 2);
+        size_t got = 0;
+        ERR_clear_error();
+        const int result = SSL_read_ex(ssl.get(), &plain[used], plain.size() - used, &got);
+        if (result == 1) {
+          used += got;
+          continue;
+        }
+        const int error = SSL_get_error(ssl.get(), result);
+        // ZERO_RETURN: the peer's close_notify. Nothing more comes; the
+        // transport sees the stream end, which is what ends us.
+        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_ZERO_RETURN) {
+          fail_locked("TLS error: " + describe_failure(error));
+        }
+        return used;
+      }
+    }
+
+    // A mem BIO keeps the largest allocation it ever needed: one left empty
+    // after a large burst (a transport that delivers megabytes at once) is
+    // replaced by a fresh one.
+    void shrink_input_locked() {
+      BUF_MEM* memory = nullptr;
+      BIO_get_mem_ptr(in, &memory);
+      if (!memory || memory->max <= scratch_limit || BIO_ctrl_pending(in) != 0) return;
+      if (BIO* fresh = BIO_new(BIO_s_mem())) {
+        SSL_set0_rbio(ssl.get(), fresh);  // frees the old one
+        in = fresh;
+      }
+    }
+
+    std::string describe_failure(int error) const {
+      const unsigned long first = ERR_peek_error();
+      std::string reason;
+      if (error == SSL_ERROR_SYSCALL && first == 0) {
+        reason = "unexpected end of the stream";
+      } else {
+        reason = detail::take_openssl_errors("protocol error");
+      }
+      const long verify = SSL_get_verify_result(ssl.get());
+      if (verify != X509_V_OK) reason += std::string(": ") + X509_verify_cert_error_string(verify);
+      if (ERR_GET_LIB(first) == ERR_LIB_SSL) {
+        switch (ERR_GET_REASON(first)) {
+          case SSL_R_WRONG_VERSION_NUMBER:
+          case SSL_R_HTTP_REQUEST:
+          case SSL_R_HTTPS_PROXY_REQUEST:
+          case SSL_R_PACKET_LENGTH_TOO_LONG:
+          case SSL_R_UNKNOWN_PROTOCOL:
+            reason += " (the peer does not seem to speak TLS)";
+            break;
+          default:
+            break;
+        }
+      }
+      return reason;
+    }
+
+    // Lock held. The alert OpenSSL wrote (if any) still goes to the peer:
+    // the transport sends a failed session's output before it closes.
+    // The transport learns of it by a wake, whichever thread failed.
+    void fail_locked(std::string why) {
+      if (has_failed.load()) return;
+      failure = std::move(why);
+      has_failed.store(true);
+      send_locked(SendMode::now);
+      output->wake();
+    }
+
+    // Deadline thread.
+    void time_out(std::chrono::milliseconds timeout) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (ended || has_failed.load() || handshake_done.load()) return;
+      fail_locked("TLS handshake timed out after " + std::to_string(timeout.count()) + " ms");
+    }
+
+    // Transport thread, once the inner session has failed.
+    void say_goodbye() {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (goodbye_said || ended || has_failed.load() || !handshake_done.load()) return;
+        goodbye_said = true;
+        encrypt_locked(SendMode::now);  // its last words first
+        ERR_clear_error();
+        SSL_shutdown(ssl.get());
+        send_locked(SendMode::now);
+      }
+      encrypt_if_requested();
+    }
+  };
+
+  // A client's expectations of the host's certificate.
+  void expect_peer_name(const TlsContext& context, const std::string& name) {
+    SSL* ssl = core_->ssl.get();
+    if (name.empty()) {
+      if (context.is_insecure()) return;
+      throw Error(codes::invalid_argument, "a TLS client needs the host's name to check its certificate");
+    }
+    unsigned char ip[sizeof(in6_addr)];
+    const bool is_ip = inet_pton(AF_INET, name.c_str(), ip) == 1 || inet_pton(AF_INET6, name.c_str(), ip) == 1;
+    // SNI carries names only (RFC 6066); an IP address is checked all the same.
+    if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) {
+      throw Error(codes::invalid_argument, "bad TLS server name \"" + name + "\"");
+    }
+    if (context.is_insecure()) return;
+    // subjectAltName only, as browsers do: a common name that looks like a
+    // host name proves nothing.
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str())
+                         : SSL_set1_host(ssl, name.c_str());
+    if (ok != 1) throw Error(codes::invalid_argument, "bad TLS server name \"" + name + "\"");
+  }
+
+  std::shared_ptr<Core> core_;
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/transport/tls_session.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// A session factory whose sessions are `factory`'s, wrapped in TLS (a server
+// context). A connection `factory` refuses stays refused.
+inline EventLoop::SessionFactory tls_sessions(TlsContext context, EventLoop::SessionFactory factory) {
+  if (!context.is_server()) throw Error(codes::invalid_argument, "tls_sessions needs a server TLS context");
+  return [context = std::move(context), factory = std::move(factory)](
+             const ConnectionInfo& info) -> std::shared_ptr<Session> {
+    std::shared_ptr<Session> inner = factory(info);
+    if (!inner) return nullptr;
+    return std::make_shared<TlsSession>(context, std::move(inner));
+  };
+}
+
+// EventLoop::listen, with TLS on every connection. Returns the bound address
+// as tls:// (listen on port 0 and read the port from it); `address` may say
+// tcp:// or tls://.
+inline Address listen_tls(EventLoop& loop, const Address& address, TlsContext context,
+                          EventLoop::SessionFactory factory, int backlog = SOMAXCONN) {
+  if (!address.is_tcp()) throw Error(codes::invalid_argument, "TLS needs a TCP address, not " + address.to_string());
+  return loop.listen(address.with_tls(), tls_sessions(std::move(context), std::move(factory)), backlog);
+}
+
+inline Address listen_tls(EventLoop& loop, std::string_view address, TlsContext context,
+                          EventLoop::SessionFactory factory, int backlog = SOMAXCONN) {
+  return listen_tls(loop, parse_address(address), std::move(context), std::move(factory), backlog);
+}
+
+// Wraps a guest's stream in TLS (a client context), checking the host's
+// certificate against the context's server name or else the host of the
+// address: what ConnectorOptions::wrap_session takes.
+using SessionWrapper = std::function<std::shared_ptr<Session>(std::shared_ptr<Session>, const Address&)>;
+
+inline SessionWrapper tls_wrapper(TlsContext context) {
+  if (context.is_server()) throw Error(codes::invalid_argument, "tls_wrapper needs a client TLS context");
+  return [context = std::move(context)](std::shared_ptr<Session> inner,
+                                        const Address& address) -> std::shared_ptr<Session> {
+    return std::make_shared<TlsSession>(context, std::move(inner), address.host);
+  };
+}
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/transport/tls.hpp ----
+#endif
 #ifndef MANY_LEVEL_NO_SQLITE
 // ---- begin src/many_level/sqlite_database.hpp ----
 // The default store: one SQLite file in WAL mode holding a single table of
@@ -7790,11 +11106,26 @@ MANY_LEVEL_NAMESPACE_END
 // durable_fsync on (synchronous=FULL) every commit is fsynced first and
 // survives power loss too, at the cost of one fsync per group.
 //
+// Explicit snapshots (snapshot()): a pooled read connection inside a read
+// transaction, pinned by a first read when the snapshot is made. Reads at a
+// snapshot take turns on its connection (a mutex of the snapshot); iterators
+// made at it step statements of their own on that connection, and keep it:
+// closing the snapshot ends the transaction once its last iterator is done.
+//
+// The change feed (watch()): the group commit leader publishes each write
+// request it applied, in group order, once the group's COMMIT has succeeded
+// (a request that failed alone is left out; a group that failed publishes
+// nothing). A clear chunk appears as exactly the keys it deleted (DELETE ...
+// RETURNING). Only this object's writes are seen: writes another process (or
+// another SqliteDatabase) makes to the same file are neither numbered nor
+// delivered to watchers.
+//
 // Costs to know: an open iterator keeps a connection (three file handles) and
 // holds its snapshot, so the WAL cannot be checkpointed past it; close
-// iterators you no longer need. clear() deletes in chunks of clear_chunk keys,
-// one write transaction each, so a large clear does not stall other writers;
-// like abstract-level's clear() it is not atomic.
+// iterators you no longer need (an explicit snapshot too). clear() deletes in
+// chunks of clear_chunk keys, one write transaction each, so a large clear
+// does not stall other writers; like abstract-level's clear() it is not
+// atomic.
 
 #include <sqlite3.h>
 
@@ -7955,11 +11286,18 @@ class Connection {
   Statement& statement(const std::string& sql) {
     auto found = statements_.find(sql);
     if (found != statements_.end()) return *found->second;
+    return *statements_.emplace(sql, prepare(sql)).first->second;
+  }
+
+  // A statement of the caller's own, outside the cache: for two executions
+  // of one SQL text at once on this connection (two iterators at one
+  // snapshot). The caller finalizes it (destroys it) before the connection.
+  std::unique_ptr<Statement> prepare(const std::string& sql) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw,
                                 nullptr);
     if (rc != SQLITE_OK) fail(rc, "cannot prepare '" + sql + "' on", file(), db_);
-    return *statements_.emplace(sql, std::make_unique<Statement>(raw)).first->second;
+    return std::make_unique<Statement>(raw);
   }
 
   // Runs a statement without rows through the cache (BEGIN, COMMIT, PRAGMA ...).
@@ -8356,8 +11694,9 @@ inline std::string select_sql(bool keys, bool values, bool bounded, bool reverse
   return std::string("SELECT ") + columns + " FROM kv" + scan_clause(bounded, reverse);
 }
 
+// Returns the keys it deleted (SQLite 3.35+), for the change feed.
 inline std::string clear_sql(bool bounded, bool reverse) {
-  return "DELETE FROM kv WHERE key IN (SELECT key FROM kv" + scan_clause(bounded, reverse) + " LIMIT ?3)";
+  return "DELETE FROM kv WHERE key IN (SELECT key FROM kv" + scan_clause(bounded, reverse) + " LIMIT ?3) RETURNING key";
 }
 
 inline constexpr const char* create_table_sql =
@@ -8389,7 +11728,9 @@ class SqliteDatabase final : public Database {
         path_(std::move(path)),
         options_(std::move(options)),
         readers_([this] { return open_reader(); }, options_.read_pool_size),
-        writes_([this](std::vector<WriteQueue::Ticket*>& group) { commit(group); }) {}
+        writes_([this](std::vector<WriteQueue::Ticket*>& group) { commit(group); }) {
+    enable_change_feed(options_.change_history);
+  }
 
   ~SqliteDatabase() override {
     try {
@@ -8409,6 +11750,17 @@ class SqliteDatabase final : public Database {
     stats.committing_writes = writes_.committing();
     stats.queued_writes = writes_.queued();
     return stats;
+  }
+
+  // The file and its WAL, as they are on disk now.
+  StorageInfo storage_info() const override {
+    uint64_t bytes = 0;
+    for (const auto& file : {path_, path_ + "-wal"}) {
+      std::error_code missing;
+      auto size = std::filesystem::file_size(file, missing);
+      if (!missing) bytes += size;
+    }
+    return {"sqlite", path_, bytes};
   }
 
  protected:
@@ -8526,6 +11878,8 @@ class SqliteDatabase final : public Database {
                                                std::shared_ptr<const Encoding> key_encoding,
                                                std::shared_ptr<const Encoding> value_encoding) override;
 
+  inline std::shared_ptr<Snapshot> do_snapshot() override;
+
  private:
   using Connection = detail::sqlite::Connection;
   using ConnectionPool = detail::sqlite::ConnectionPool;
@@ -8545,11 +11899,21 @@ class SqliteDatabase final : public Database {
     const detail::sqlite::ScanRange* range = nullptr;
     bool reverse = false;
     int64_t limit = 0;
-    int64_t deleted = 0;  // out: keys a clear chunk deleted
+    int64_t deleted = 0;                    // out: keys a clear chunk deleted
+    std::vector<std::string> deleted_keys;  // out: which, in the order SQLite returned them
   };
   using WriteQueue = detail::sqlite::GroupCommit<WriteRequest>;
 
+  // An explicit snapshot's read transaction, shared by the snapshot and the
+  // iterators made at it: it ends (the lease goes back to the pool, which
+  // rolls it back) when the last of them lets go.
+  struct PinnedRead {
+    std::mutex mutex;  // one thread at a time on the connection
+    ConnectionPool::Lease reader;
+  };
+
   class Cursor;
+  class SnapshotReads;
 
   static Supports manifest() {
     Supports supports;
@@ -8557,6 +11921,7 @@ class SqliteDatabase final : public Database {
     supports.snapshots = true;
     supports.create_if_missing = true;
     supports.error_if_exists = true;
+    supports.explicit_snapshots = true;
     return supports;
   }
 
@@ -8598,6 +11963,9 @@ class SqliteDatabase final : public Database {
   // own write done, the caller checkpoints if one is due.
   void write(WriteRequest& request) {
     writes_.submit(request);
+    // The leader recorded the commit; watchers run here, on the writer's
+    // thread with no lock held (with none, this is one atomic load).
+    feed()->notify();
     if (checkpointer_->run_if_due()) checkpoints_.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -8631,6 +11999,46 @@ class SqliteDatabase final : public Database {
       }
       throw;
     }
+    record(group);
+  }
+
+  // The group's commits, in its order, still as its leader: the next group
+  // waits, so the feed's order is the database's.
+  void record(std::vector<WriteQueue::Ticket*>& group) {
+    for (auto* ticket : group) {
+      if (ticket->error) continue;
+      WriteRequest& request = *ticket->request;
+      if (request.kind == WriteRequest::Kind::clear && request.deleted_keys.empty()) continue;
+      feed()->record_with([&] { return operations_of(request); });
+    }
+  }
+
+  // A request as watchers see it. A clear chunk's deletes come in the order
+  // its scan went (SQLite returns them in no promised order).
+  static std::vector<BatchOperation> operations_of(WriteRequest& request) {
+    using Kind = WriteRequest::Kind;
+    std::vector<BatchOperation> operations;
+    switch (request.kind) {
+      case Kind::put:
+        operations.push_back(BatchOperation::put(std::string(request.key), std::string(request.value)));
+        break;
+      case Kind::del:
+        operations.push_back(BatchOperation::del(std::string(request.key)));
+        break;
+      case Kind::batch:
+        operations = *request.operations;
+        break;
+      case Kind::clear: {
+        auto& keys = request.deleted_keys;
+        std::sort(keys.begin(), keys.end(), [reverse = request.reverse](const std::string& a, const std::string& b) {
+          return reverse ? compare_keys(b, a) < 0 : compare_keys(a, b) < 0;
+        });
+        operations.reserve(keys.size());
+        for (auto& key : keys) operations.push_back(BatchOperation::del(std::move(key)));
+        break;
+      }
+    }
+    return operations;
   }
 
   // `alone`: the request is the whole transaction, so a failure can roll all
@@ -8650,8 +12058,9 @@ class SqliteDatabase final : public Database {
         Resetting done(statement);
         range.bind(statement);
         statement.bind(3, request.limit);
-        statement.run();
-        request.deleted = writer.changes();
+        request.deleted_keys.clear();
+        while (statement.step()) request.deleted_keys.emplace_back(statement.blob(0));
+        request.deleted = static_cast<int64_t>(request.deleted_keys.size());
         return;
       }
     }
@@ -8696,36 +12105,51 @@ class SqliteDatabase final : public Database {
   std::atomic<uint64_t> checkpoints_{0};
 };
 
-// An iterator: a statement stepping through the snapshot of its own read
-// connection. The connection goes back to the pool when the iterator closes.
+// An iterator: a statement stepping through a read transaction's snapshot.
+// Made by do_iterator(), it has a read connection and transaction of its own,
+// given back to the pool when it closes. Made at an explicit snapshot, it
+// shares the snapshot's connection: it steps statements of its own (the
+// connection's cache holds one statement per SQL text, which two iterators
+// would fight over), under the snapshot's mutex, and keeps the transaction
+// alive until it closes.
 class SqliteDatabase::Cursor final : public Iterator {
  public:
   Cursor(ConnectionPool::Lease reader, const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
          std::shared_ptr<const Encoding> value_encoding)
-      : Iterator(options, std::move(key_encoding), std::move(value_encoding)),
-        reader_(std::move(reader)),
-        range_(detail::sqlite::ScanRange::from(KeyRange::from(options))),
-        reverse_(options.reverse),
-        key_column_(wants_keys() ? 0 : -1),
-        value_column_(wants_values() ? (wants_keys() ? 1 : 0) : -1) {
+      : Cursor(options, std::move(key_encoding), std::move(value_encoding)) {
+    reader_ = std::move(reader);
+    connection_ = &*reader_;
     reader_->execute("BEGIN");
-    position(range_);
-    // A deferred transaction starts reading at its first step: stepping now
-    // pins the snapshot at creation rather than at the first next().
-    pending_ = statement_->step();
-    finished_ = !pending_;
+    start();
+  }
+
+  Cursor(std::shared_ptr<PinnedRead> pinned, const IteratorOptions& options,
+         std::shared_ptr<const Encoding> key_encoding, std::shared_ptr<const Encoding> value_encoding)
+      : Cursor(options, std::move(key_encoding), std::move(value_encoding)) {
+    pinned_ = std::move(pinned);
+    connection_ = &*pinned_->reader;
+    auto lock = turn();
+    try {
+      start();
+    } catch (...) {
+      owned_[0].reset();  // finalized while the connection is still ours
+      owned_[1].reset();
+      throw;
+    }
   }
 
   ~Cursor() override { close(); }
 
  protected:
   bool do_next(Entry& entry) override {
+    auto lock = turn();
     if (!advance()) return false;
     read(entry);
     return true;
   }
 
   void do_nextv(size_t size, std::vector<Entry>& entries) override {
+    auto lock = turn();
     // Only a fresh vector: all() calls this again and again on one vector,
     // where an exact reserve each time would defeat geometric growth.
     if (entries.empty()) entries.reserve(std::min<size_t>(size, 1024));
@@ -8736,26 +12160,61 @@ class SqliteDatabase::Cursor final : public Iterator {
   }
 
   void do_seek(std::string_view target) override {
+    auto lock = turn();
     position(reverse_ ? range_.up_to_key(target) : range_.from_key(target));
     pending_ = false;
     finished_ = false;
   }
 
   void do_close() override {
-    statement_ = nullptr;
+    {
+      auto lock = turn();
+      statement_ = nullptr;
+      statements_[0] = statements_[1] = nullptr;
+      owned_[0].reset();  // finalized while the connection is surely ours
+      owned_[1].reset();
+    }
     reader_.release();  // resets the statement and ends the read transaction
+    pinned_.reset();    // the snapshot's transaction ends with its last user
   }
 
  private:
+  Cursor(const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
+         std::shared_ptr<const Encoding> value_encoding)
+      : Iterator(options, std::move(key_encoding), std::move(value_encoding)),
+        range_(detail::sqlite::ScanRange::from(KeyRange::from(options))),
+        reverse_(options.reverse),
+        key_column_(wants_keys() ? 0 : -1),
+        value_column_(wants_values() ? (wants_keys() ? 1 : 0) : -1) {}
+
+  // A deferred transaction starts reading at its first step: stepping now
+  // pins the snapshot at creation rather than at the first next().
+  void start() {
+    position(range_);
+    pending_ = statement_->step();
+    finished_ = !pending_;
+  }
+
+  // The connection to ourselves: the snapshot's mutex when it is shared.
+  std::unique_lock<std::mutex> turn() {
+    return pinned_ ? std::unique_lock<std::mutex>(pinned_->mutex) : std::unique_lock<std::mutex>();
+  }
+
   // Aims the statement at `scan` within the iterator's transaction. A reverse
   // seek can add an upper bound, hence a statement for each shape, both
-  // prepared once per connection.
+  // prepared once (per connection, or per iterator at a snapshot).
   void position(detail::sqlite::ScanRange scan) {
     if (statement_) statement_->reset();
-    Statement*& slot = statements_[scan.bounded() ? 1 : 0];
+    const int shape = scan.bounded() ? 1 : 0;
+    Statement*& slot = statements_[shape];
     if (!slot) {
-      slot = &reader_->statement(
-          detail::sqlite::select_sql(wants_keys(), wants_values(), scan.bounded(), reverse_));
+      std::string sql = detail::sqlite::select_sql(wants_keys(), wants_values(), scan.bounded(), reverse_);
+      if (pinned_) {
+        owned_[shape] = connection_->prepare(sql);
+        slot = owned_[shape].get();
+      } else {
+        slot = &connection_->statement(sql);
+      }
     }
     statement_ = slot;
     bound_ = std::move(scan);  // the statement reads these bytes until reset
@@ -8778,7 +12237,10 @@ class SqliteDatabase::Cursor final : public Iterator {
     if (value_column_ >= 0) entry.value.assign(statement_->blob(value_column_));
   }
 
-  ConnectionPool::Lease reader_;
+  ConnectionPool::Lease reader_;        // its own connection, or
+  std::shared_ptr<PinnedRead> pinned_;  // an explicit snapshot's
+  Connection* connection_ = nullptr;
+  std::unique_ptr<Statement> owned_[2];  // at a snapshot: its own statements
   const detail::sqlite::ScanRange range_;
   detail::sqlite::ScanRange bound_;
   Statement* statements_[2] = {nullptr, nullptr};
@@ -8794,6 +12256,68 @@ inline std::unique_ptr<Iterator> SqliteDatabase::do_iterator(const IteratorOptio
                                                               std::shared_ptr<const Encoding> key_encoding,
                                                               std::shared_ptr<const Encoding> value_encoding) {
   return std::make_unique<Cursor>(readers_.acquire(), options, std::move(key_encoding), std::move(value_encoding));
+}
+
+// An explicit snapshot: reads take turns on its pinned read transaction.
+class SqliteDatabase::SnapshotReads final : public Snapshot {
+ public:
+  explicit SnapshotReads(std::shared_ptr<PinnedRead> pinned) : pinned_(std::move(pinned)) {}
+
+ protected:
+  std::optional<std::string> do_get(std::string_view key) override {
+    auto pinned = held();
+    std::lock_guard<std::mutex> lock(pinned->mutex);
+    return read_value(*pinned->reader, key);
+  }
+
+  std::vector<std::optional<std::string>> do_get_many(const std::vector<std::string>& keys) override {
+    return read_all<std::optional<std::string>>(keys, &SqliteDatabase::read_value);
+  }
+
+  std::vector<bool> do_has_many(const std::vector<std::string>& keys) override {
+    return read_all<bool>(keys, &SqliteDatabase::read_presence);
+  }
+
+  std::unique_ptr<Iterator> do_iterator(const IteratorOptions& options, std::shared_ptr<const Encoding> key_encoding,
+                                        std::shared_ptr<const Encoding> value_encoding) override {
+    return std::make_unique<Cursor>(held(), options, std::move(key_encoding), std::move(value_encoding));
+  }
+
+  void do_close() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pinned_.reset();
+  }
+
+ private:
+  template <typename T, typename Read>
+  std::vector<T> read_all(const std::vector<std::string>& keys, Read read) {
+    auto pinned = held();
+    std::vector<T> results;
+    results.reserve(keys.size());
+    std::lock_guard<std::mutex> lock(pinned->mutex);
+    for (const auto& key : keys) results.push_back(read(*pinned->reader, key));
+    return results;
+  }
+
+  // The transaction, kept by the caller for its read: a close() on another
+  // thread meanwhile only drops the snapshot's own reference.
+  std::shared_ptr<PinnedRead> held() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!pinned_) throw Error(codes::snapshot_not_open, "Snapshot is not open");
+    return pinned_;
+  }
+
+  std::mutex mutex_;
+  std::shared_ptr<PinnedRead> pinned_;
+};
+
+inline std::shared_ptr<Snapshot> SqliteDatabase::do_snapshot() {
+  auto pinned = std::make_shared<PinnedRead>();
+  pinned->reader = readers_.acquire();
+  pinned->reader->execute("BEGIN");
+  // A deferred transaction takes its snapshot at its first read: read now.
+  read_presence(*pinned->reader, "");
+  return std::make_shared<SnapshotReads>(std::move(pinned));
 }
 
 MANY_LEVEL_NAMESPACE_END
