@@ -15,6 +15,8 @@ inline constexpr int exit_not_found = 3;
 int serve(const std::vector<std::string>& args);
 int guest_command(const std::string& command, const std::vector<std::string>& args);
 int bench(const std::vector<std::string>& args);
+int stats(const std::vector<std::string>& args);
+int watch(const std::vector<std::string>& args);
 
 // Writes a timestamped line to stderr (stdout may be a guest's stream).
 void log_line(const std::string& line);

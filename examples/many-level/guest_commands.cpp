@@ -13,6 +13,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "guest_connection.hpp"
 #include "many_level.hpp"
 
 namespace cli {
@@ -21,7 +22,6 @@ namespace {
 using namespace many_level;
 
 const std::set<std::string> range_options = {"gt", "gte", "lt", "lte", "limit"};
-const char* const default_address = "tcp://127.0.0.1:9000";
 
 // The range flags of ls and clear, in the key encoding (the database's default).
 template <typename Options>
@@ -37,7 +37,7 @@ Options range_from(const Args& args) {
 }
 
 Args parse(const std::string& command, const std::vector<std::string>& words) {
-  std::set<std::string> with_value = {"connect", "key-encoding", "value-encoding"};
+  std::set<std::string> with_value = guest_value_options;
   std::set<std::string> flags;
   if (command == "ls" || command == "clear") {
     with_value.insert(range_options.begin(), range_options.end());
@@ -58,18 +58,7 @@ Args parse(const std::string& command, const std::vector<std::string>& words) {
   args.expect_positional(count, synopsis);
   if (args.has("keys") && args.has("values")) throw UsageError("--keys and --values exclude each other");
   if (command == "ls" || command == "clear") range_from<ClearOptions>(args);  // --limit must be a number
-  try {
-    parse_address(args.value_or("connect", default_address));
-  } catch (const Error& e) {
-    throw UsageError(e.message());
-  }
-  for (const char* option : {"key-encoding", "value-encoding"}) {
-    if (auto name = args.value(option)) {
-      if (*name != "utf8" && *name != "hex" && *name != "base64" && *name != "json") {
-        throw UsageError(std::string("--") + option + " must be utf8, hex, base64 or json, got '" + *name + "'");
-      }
-    }
-  }
+  check_guest_options(args);
   return args;
 }
 
@@ -121,24 +110,25 @@ std::vector<BatchOperation> parse_operations(const std::string& text, bool json_
   return operations;
 }
 
-int run(const std::string& command, const Args& args, Guest& guest) {
+// `db` is the guest, or its sublevel with --prefix.
+int run(const std::string& command, const Args& args, Database& db) {
   const auto& words = args.positional();
   if (command == "get") {
-    auto value = guest.try_get(words[0]);
+    auto value = db.try_get(words[0]);
     if (!value) {
       std::cerr << "many-level: key not found: " << words[0] << "\n";
       return exit_not_found;
     }
     std::cout << *value << "\n";
   } else if (command == "put") {
-    guest.put(words[0], words[1] == "-" ? read_stdin() : words[1]);
+    db.put(words[0], words[1] == "-" ? read_stdin() : words[1]);
   } else if (command == "del") {
-    guest.del(words[0]);
+    db.del(words[0]);
   } else if (command == "ls") {
     auto options = range_from<IteratorOptions>(args);
     options.keys = !args.has("values");
     options.values = !args.has("keys");
-    auto iterator = guest.iterator(options);
+    auto iterator = db.iterator(options);
     for (auto entries = iterator->nextv(1000); !entries.empty(); entries = iterator->nextv(1000)) {
       for (const auto& entry : entries) {
         if (options.keys && options.values) {
@@ -151,10 +141,10 @@ int run(const std::string& command, const Args& args, Guest& guest) {
     iterator->close();
   } else if (command == "batch") {
     auto operations = parse_operations(read_stdin(), args.value("value-encoding") == std::optional<std::string>("json"));
-    guest.batch(operations);
+    db.batch(operations);
     std::cerr << "many-level: wrote " << operations.size() << " operations\n";
   } else {  // clear
-    guest.clear(range_from<ClearOptions>(args));
+    db.clear(range_from<ClearOptions>(args));
   }
   std::cout.flush();
   return exit_ok;
@@ -166,23 +156,9 @@ int guest_command(const std::string& command, const std::vector<std::string>& wo
   ::signal(SIGPIPE, SIG_IGN);
   try {
     Args args = parse(command, words);
-    std::string address = args.value_or("connect", default_address);
-    GuestOptions options;
-    options.encodings.key_encoding = args.value_or("key-encoding", "utf8");
-    options.encodings.value_encoding = args.value_or("value-encoding", "utf8");
-    Guest guest(options);
-    auto session = guest.connect();
-    FdConnection connection;
-    try {
-      connection = connect_fd(address, *session);
-    } catch (const Error& e) {
-      std::cerr << "many-level: " << e.message() << "\n";
-      session->end();
-      return exit_failure;
-    }
-    int status = run(command, args, guest);
-    guest.close();
-    return status;
+    GuestConnection host(args);
+    if (!host.connect()) return exit_failure;
+    return run(command, args, host.database());
   } catch (const UsageError& e) {
     std::cerr << "many-level " << command << ": " << e.what() << " (see many-level --help)\n";
     return exit_usage;

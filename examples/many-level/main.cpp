@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   }
   if (command == "serve") return cli::serve(rest);
   if (command == "bench") return cli::bench(rest);
+  if (command == "stats") return cli::stats(rest);
+  if (command == "watch") return cli::watch(rest);
   for (const char* guest : {"get", "put", "del", "ls", "batch", "clear"}) {
     if (command == guest) return cli::guest_command(command, rest);
   }

@@ -30,10 +30,24 @@ struct ServeConfig {
   bool readonly = false;
   std::optional<std::string> prefix;
   size_t max_frame = size_t{64} << 20;
+  std::optional<size_t> max_snapshots;  // unset: HostOptions' defaults
+  std::optional<size_t> max_watches;
+  ChangeHistoryOptions history;
 };
 
+// A count option that must be at least `minimum`, if given.
+std::optional<size_t> count_option(const Args& args, const std::string& name, long long minimum) {
+  auto number = args.number(name);
+  if (!number) return std::nullopt;
+  if (*number < minimum) throw UsageError("--" + name + " must be at least " + std::to_string(minimum));
+  return static_cast<size_t>(*number);
+}
+
 ServeConfig parse(const std::vector<std::string>& words) {
-  Args args(words, {"db", "upstream", "listen", "prefix", "max-frame"}, {"memory", "retry", "stdio", "readonly"});
+  Args args(words,
+            {"db", "upstream", "listen", "prefix", "max-frame", "max-snapshots", "max-watches", "history-commits",
+             "history-bytes"},
+            {"memory", "retry", "stdio", "readonly"});
   if (!args.positional().empty()) throw UsageError("serve takes no argument '" + args.positional().front() + "'");
   ServeConfig config;
   int sources = args.has("db") + args.has("memory") + args.has("upstream");
@@ -51,6 +65,14 @@ ServeConfig parse(const std::vector<std::string>& words) {
   if (auto bytes = args.number("max-frame")) {
     if (*bytes < 16) throw UsageError("--max-frame must be at least 16 bytes");
     config.max_frame = static_cast<size_t>(*bytes);
+  }
+  config.max_snapshots = count_option(args, "max-snapshots", 0);
+  config.max_watches = count_option(args, "max-watches", 0);
+  if (auto commits = count_option(args, "history-commits", 1)) config.history.max_commits = *commits;
+  if (auto bytes = count_option(args, "history-bytes", 1)) config.history.max_bytes = *bytes;
+  if (config.upstream && (args.has("history-commits") || args.has("history-bytes"))) {
+    // A relay's watches are the upstream host's: its history is kept there.
+    throw UsageError("--history-commits and --history-bytes apply to the host's own database, not to --upstream");
   }
   for (const auto& address : config.listen) parse_address(address);  // a bad one is a usage error
   if (config.upstream) parse_address(*config.upstream);
@@ -144,11 +166,15 @@ int serve(const std::vector<std::string>& words) {
       description = "relay of " + *config.upstream + (config.retry ? " (retry)" : "");
       store = std::move(guest);
     } else if (config.memory) {
-      store = std::make_unique<MemoryDatabase>();
+      DatabaseOptions options;
+      options.change_history = config.history;
+      store = std::make_unique<MemoryDatabase>(options);
       description = "memory";
     } else {
 #ifndef MANY_LEVEL_NO_SQLITE
-      store = std::make_unique<SqliteDatabase>(config.db_path);
+      SqliteOptions options;
+      options.change_history = config.history;
+      store = std::make_unique<SqliteDatabase>(config.db_path, options);
       store->open();  // a bad path fails here, with SQLite's reason
       description = "sqlite " + config.db_path;
 #else
@@ -183,6 +209,8 @@ int serve_until_stopped(const ServeConfig& config, Database& exposed, Database* 
     HostOptions options;
     options.readonly = config.readonly;
     options.max_frame_length = config.max_frame;
+    if (config.max_snapshots) options.max_snapshots = *config.max_snapshots;
+    if (config.max_watches) options.max_watches = *config.max_watches;
     options.log = [](std::string_view line) { log_line(std::string(line)); };
     Host host(exposed, options);
 
@@ -204,7 +232,8 @@ int serve_until_stopped(const ServeConfig& config, Database& exposed, Database* 
       log_line("guest disconnected: " + info.peer + " (#" + std::to_string(info.id) + "): " + reason);
     });
     for (const auto& address : config.listen) {
-      auto bound = loop.listen(address, [&host](const ConnectionInfo&) { return host.create_session(); });
+      // The connection's address goes to the host's statistics (many-level stats).
+      auto bound = loop.listen(address, [&host](const ConnectionInfo& info) { return host.create_session(info); });
       log_line("listening " + bound.to_string() + " (" + description + (config.readonly ? ", readonly" : "") + ")");
     }
 
@@ -212,7 +241,7 @@ int serve_until_stopped(const ServeConfig& config, Database& exposed, Database* 
     if (config.stdio) {
       if (!config.listen.empty()) loop.start();
       log_line("serving one guest on stdin/stdout (" + description + ")");
-      auto session = host.create_session();
+      auto session = host.create_session("stdio");
       std::string reason = serve_fd(STDIN_FILENO, STDOUT_FILENO, *session);
       log_line("stdio guest disconnected: " + reason);
       loop.stop();

@@ -2,9 +2,10 @@
 # The guest commands of the many-level program (get, put, del, ls, batch,
 # clear) against `many-level serve --memory` on loopback TCP: what each prints
 # and its exit status, the range flags of ls and clear, batches on stdin, the
-# key and value encodings, and the errors a user meets (a missing key, an
-# unreachable host, an unknown option, a bad encoding name). These commands
-# are the program's user interface, so every check is on exact output.
+# key and value encodings, --prefix (a sublevel), and the errors a user
+# meets (a missing key, an unreachable host, an unknown option, a bad
+# encoding name). These commands are the program's user interface, so every
+# check is on exact output.
 #
 #   guest_commands.sh /path/to/many-level
 source "$(dirname "$0")/lib.sh"
@@ -92,6 +93,19 @@ expect_status 3 "key not found" get k "${C[@]}"                  # nothing was w
 expect_ok put plain 'not json' "${C[@]}"
 run_ml get plain --value-encoding json "${C[@]}"
 [[ $STATUS -eq 1 && $ERR == *LEVEL_DECODE_ERROR* ]] || fail "decoding non-JSON: status $STATUS, stderr: $ERR"
+
+# ---- --prefix: a sublevel, as serve --prefix exposes one -----------------------
+expect_ok put ada 1815 --prefix users "${C[@]}"
+expect_ok put bob 1990 --prefix users "${C[@]}"
+expect_out 1815 get ada --prefix users "${C[@]}"
+expect_out $'!users!ada\t1815\n!users!bob\t1990' ls --gte '!users!' --lt '!users"' "${C[@]}"  # the stored keys
+expect_out $'bob\t1990' ls --gt ada --prefix users "${C[@]}"  # ranges inside the sublevel
+run_ml batch --prefix users "${C[@]}" <<<'[{"type":"put","key":"cy","value":"2001"},{"type":"del","key":"ada"}]'
+[[ $STATUS -eq 0 ]] || fail "batch --prefix: $STATUS '$ERR'"
+expect_out $'bob\ncy' ls --keys --prefix users "${C[@]}"
+expect_ok clear --prefix users "${C[@]}"
+expect_out "" ls --prefix users "${C[@]}"
+expect_status 1 "LEVEL_INVALID_PREFIX" ls --prefix 'bad name' "${C[@]}"
 
 # ---- errors -------------------------------------------------------------------
 expect_status 2 "unknown option --bogus" get a --bogus "${C[@]}"
