@@ -25,7 +25,9 @@ bool HostServer::listen(const Endpoint& endpoint, QString* error) {
       return false;
     }
     connect(local_, &QLocalServer::newConnection, this, [this] {
-      while (QLocalSocket* socket = local_->nextPendingConnection()) adopt(socket);
+      while (QLocalSocket* socket = local_->nextPendingConnection()) {
+        adopt(socket, QStringLiteral("unix:%1").arg(local_->fullServerName()));
+      }
     });
     endpoint_ = Endpoint::local(local_->fullServerName());
     return true;
@@ -39,15 +41,16 @@ bool HostServer::listen(const Endpoint& endpoint, QString* error) {
   connect(tcp_, &QTcpServer::newConnection, this, [this] {
     while (QTcpSocket* socket = tcp_->nextPendingConnection()) {
       socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-      adopt(socket);
+      adopt(socket, Endpoint::tcp(socket->peerAddress().toString(), socket->peerPort()).toString());
     }
   });
   endpoint_ = Endpoint::tcp(tcp_->serverAddress().toString(), tcp_->serverPort());
   return true;
 }
 
-void HostServer::adopt(QIODevice* socket) {
-  auto* pump = new SessionPump(socket, host_.create_session(), this);
+void HostServer::adopt(QIODevice* socket, const QString& peer) {
+  // The peer's address goes to the host's statistics (the Host tab).
+  auto* pump = new SessionPump(socket, host_.create_session(peer.toStdString()), this);
   socket->setParent(pump);
   pumps_.append(pump);
   connect(pump, &SessionPump::finished, this, [this, pump](const QString& reason) {

@@ -41,7 +41,7 @@ class HostServer : public QObject {
   void connectionClosed(const QString& reason);
 
  private:
-  void adopt(QIODevice* socket);
+  void adopt(QIODevice* socket, const QString& peer);
 
   many_level::Host& host_;
   QTcpServer* tcp_ = nullptr;

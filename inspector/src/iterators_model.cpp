@@ -2,16 +2,12 @@
 
 #include <QColor>
 
-#include <algorithm>
-
-#include "sorted_diff.hpp"
-
 namespace inspector {
 
 using many_level::GuestIteratorInfo;
 
 IteratorsModel::IteratorsModel(const IteratorLabels* labels, QObject* parent)
-    : QAbstractTableModel(parent), labels_(labels) {}
+    : IdRowsModel(parent), labels_(labels) {}
 
 static bool sameIterator(const GuestIteratorInfo& a, const GuestIteratorInfo& b) {
   return a.seq == b.seq && a.consumed == b.consumed && a.buffered_entries == b.buffered_entries &&
@@ -19,40 +15,7 @@ static bool sameIterator(const GuestIteratorInfo& a, const GuestIteratorInfo& b)
          a.reverse == b.reverse && a.limit == b.limit;
 }
 
-void IteratorsModel::update(const std::vector<GuestIteratorInfo>& iterators) {
-  std::vector<GuestIteratorInfo> sorted = iterators;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  struct Apply {
-    IteratorsModel& model;
-    const std::vector<GuestIteratorInfo>& next;
-    void remove(size_t position, size_t count) {
-      model.beginRemoveRows(QModelIndex(), static_cast<int>(position), static_cast<int>(position + count) - 1);
-      model.rows_.erase(model.rows_.begin() + static_cast<std::ptrdiff_t>(position),
-                        model.rows_.begin() + static_cast<std::ptrdiff_t>(position + count));
-      model.endRemoveRows();
-    }
-    void insert(size_t position, size_t from, size_t count) {
-      model.beginInsertRows(QModelIndex(), static_cast<int>(position), static_cast<int>(position + count) - 1);
-      model.rows_.insert(model.rows_.begin() + static_cast<std::ptrdiff_t>(position),
-                         next.begin() + static_cast<std::ptrdiff_t>(from),
-                         next.begin() + static_cast<std::ptrdiff_t>(from + count));
-      model.endInsertRows();
-    }
-    void change(size_t position, size_t from) {
-      model.rows_[position] = next[from];
-      const int row = static_cast<int>(position);
-      emit model.dataChanged(model.index(row, 0), model.index(row, ColumnCount - 1));
-    }
-  } apply{*this, sorted};
-  const std::vector<GuestIteratorInfo> old_rows = rows_;
-  sorted_diff(old_rows, sorted, [](const auto& a, const auto& b) { return a.id < b.id; }, sameIterator, apply);
-}
-
-int IteratorsModel::rowOfId(uint32_t id) const {
-  auto found = std::lower_bound(rows_.begin(), rows_.end(), id, [](const auto& info, uint32_t v) { return info.id < v; });
-  if (found == rows_.end() || found->id != id) return -1;
-  return static_cast<int>(found - rows_.begin());
-}
+void IteratorsModel::update(const std::vector<GuestIteratorInfo>& iterators) { replaceRows(iterators, sameIterator); }
 
 QString IteratorsModel::stateText(const GuestIteratorInfo& info) {
   if (info.errored) return tr("error");
@@ -60,10 +23,6 @@ QString IteratorsModel::stateText(const GuestIteratorInfo& info) {
   if (info.unacknowledged_frames > 1) return tr("host paused");
   if (info.buffered_entries > 0) return tr("buffered");
   return tr("waiting for data");
-}
-
-int IteratorsModel::rowCount(const QModelIndex& parent) const {
-  return parent.isValid() ? 0 : static_cast<int>(rows_.size());
 }
 
 int IteratorsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }

@@ -6,16 +6,15 @@
 // stops reading ahead while more than one data frame is unacknowledged.
 #pragma once
 
-#include <QAbstractTableModel>
-
 #include <vector>
 
+#include "id_rows_model.h"
 #include "iterator_labels.hpp"
 #include "many_level/guest/guest_core.hpp"
 
 namespace inspector {
 
-class IteratorsModel : public QAbstractTableModel {
+class IteratorsModel : public IdRowsModel<many_level::GuestIteratorInfo> {
   Q_OBJECT
 
  public:
@@ -28,17 +27,14 @@ class IteratorsModel : public QAbstractTableModel {
 
   void update(const std::vector<many_level::GuestIteratorInfo>& iterators);
   const std::vector<many_level::GuestIteratorInfo>& iterators() const { return rows_; }
-  int rowOfId(uint32_t id) const;
 
   static QString stateText(const many_level::GuestIteratorInfo& info);
 
-  int rowCount(const QModelIndex& parent = QModelIndex()) const override;
   int columnCount(const QModelIndex& parent = QModelIndex()) const override;
   QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
   QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
  private:
-  std::vector<many_level::GuestIteratorInfo> rows_;  // sorted by id
   const IteratorLabels* labels_;
 };
 

@@ -49,8 +49,9 @@ KeyBrowser::KeyBrowser(many_level::Database& db, QueryHooks hooks, Prompter& pro
   auto* reload = new QPushButton(tr("Reload"));
   live_ = new QCheckBox(tr("Live"));
   live_->setChecked(true);
-  live_->setToolTip(tr("Read the visible rows again every second, so writes of other guests appear "
-                       "(highlighted); off keeps the frame log quiet"));
+  live_->setToolTip(tr("Follow the host's change feed, so writes of other guests appear, change and vanish "
+                       "as they happen (highlighted); a host without one (Node) is polled every second "
+                       "instead; off keeps the frame log quiet"));
   auto_count_ = new QCheckBox(tr("Count all"));
   auto_count_->setChecked(true);
   auto_count_->setToolTip(tr("Count the keys of the range in the background (keys only, a page anchor kept "
@@ -143,7 +144,7 @@ KeyBrowser::KeyBrowser(many_level::Database& db, QueryHooks hooks, Prompter& pro
     fetchTree();
   });
   connect(auto_count_, &QCheckBox::toggled, model_, &KeyListModel::setAutoCount);
-  connect(live_, &QCheckBox::toggled, this, [this](bool on) { model_->setRefreshInterval(on ? 1000 : 0); });
+  connect(live_, &QCheckBox::toggled, model_, &KeyListModel::setLive);
   connect(model_, &KeyListModel::statusChanged, this, [this] { status_->setText(model_->statusText()); });
   connect(model_, &KeyListModel::modelReset, this, [this] {
     selected_key_.reset();

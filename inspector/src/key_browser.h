@@ -1,6 +1,6 @@
 // The keys tab: a tree of sublevels on the left; on the right the keys of
 // the chosen one, filtered by prefix and range, paged lazily (KeyListModel)
-// and refreshed live; below, the selected value as utf8, hex or pretty JSON,
+// and kept live (the host's change feed, or polling); below, the selected value as utf8, hex or pretty JSON,
 // and put / edit / delete, each confirmed first. Writes run on a worker
 // thread; a host that answers LEVEL_READONLY turns editing off.
 #pragma once
@@ -51,6 +51,7 @@ class KeyBrowser : public QWidget {
   QLineEdit* fromEdit() const { return from_; }
   QLineEdit* toEdit() const { return to_; }
   QLineEdit* gotoEdit() const { return goto_; }
+  QCheckBox* liveBox() const { return live_; }
 
   bool isReadOnly() const { return read_only_; }
   void setReadOnly(bool read_only, const QString& why = QString());

@@ -10,9 +10,15 @@
 //  - page: the entries of one page, [anchor, next anchor), read when a view
 //    asks for a row of it (data()), kept in a SparseRowCache of a bounded
 //    number of pages; the least recently used are evicted.
-// Every second the pages in view are read again and diffed against what is
-// shown (sorted merge), so keys written by other guests appear, vanish or
-// change in place, highlighted for a moment.
+// Live: the model watches its range (the host's change feed, LiveFeed) and
+// applies each burst of changes where it falls: in a loaded page row by row
+// (insert, remove, dataChanged, highlighted for a moment, fading); in a page
+// counted but not loaded by reading that page's keys again, so the row count
+// stays right; in a stretch not counted yet, not at all (its count will see
+// them). Reads under way when changes arrive are brought up to date from a
+// ChangeJournal. A host without a change feed (the Node reference) is
+// polled instead: every second the pages in view are read again and diffed
+// against what is shown.
 #pragma once
 
 #include <QAbstractTableModel>
@@ -24,7 +30,9 @@
 #include <vector>
 
 #include "background_loader.h"
+#include "change_journal.hpp"
 #include "key_queries.hpp"
+#include "live_feed.h"
 #include "many_level/database.hpp"
 #include "sparse_row_cache.hpp"
 
@@ -48,7 +56,7 @@ class KeyListModel : public QAbstractTableModel {
     std::string value;  // the first kPreviewBytes of it
     size_t value_size = 0;
     size_t value_hash = 0;
-    qint64 changed_at = 0;  // when a live refresh found it new or changed (ms), 0: not
+    qint64 changed_at = 0;  // when a live update found it new or changed (ms), 0: not
   };
 
   // Relative to the base prefix; empty strings are open bounds.
@@ -59,7 +67,7 @@ class KeyListModel : public QAbstractTableModel {
   };
 
   static constexpr size_t kPreviewBytes = 1024;
-  static constexpr qint64 kHighlightMs = 2500;
+  static constexpr int kHighlightMs = 1000;  // a changed row's highlight fades over this
 
   explicit KeyListModel(many_level::Database& db, QueryHooks hooks = {}, QObject* parent = nullptr);
   ~KeyListModel() override;
@@ -79,8 +87,22 @@ class KeyListModel : public QAbstractTableModel {
   size_t countChunk() const { return count_chunk_; }
   void setAutoCount(bool on);
   bool autoCount() const { return auto_count_; }
-  // Live refresh period; 0 turns it off.
+  // Live updates on (the default) or off. On: the change feed when the host
+  // has one, else polling; off: nothing is read again until a reload.
+  void setLive(bool on);
+  bool liveWanted() const { return live_wanted_; }
+  LiveFeed::State liveState() const { return live_.state(); }
+  // True while the change feed drives the model.
+  bool isWatching() const { return live_.state() == LiveFeed::State::live; }
+  // For the status bar: live, polling (and why), or off.
+  QString liveText() const;
+  // After a reconnect: a host that had no change feed may have one now.
+  void retryLive();
+  // The polling period, for a host without a change feed; 0 turns polling off.
   void setRefreshInterval(int ms);
+  // How often bursts of changes are applied (75 ms by default).
+  void setCoalesceInterval(int ms) { live_.setInterval(ms); }
+  void setHighlightDuration(int ms) { highlight_ms_ = std::max(1, ms); }
 
   // Which rows the view shows: their pages are loaded first, kept from
   // eviction, and refreshed live.
@@ -116,6 +138,7 @@ class KeyListModel : public QAbstractTableModel {
 
  signals:
   void statusChanged();
+  void liveChanged();
   void pageLoaded(int first_row, int last_row);
   void keyLocated(int row);
   void loadFailed(const QString& message);
@@ -129,19 +152,32 @@ class KeyListModel : public QAbstractTableModel {
   std::string jobKey(const char* kind, const std::string& anchor) const;
   void requestPage(size_t page, int priority) const;
   void requestCount(size_t page, int priority = BackgroundLoader::background);
+  void requestRecount(size_t page);
   void applyPage(uint64_t generation, const std::string& anchor, const std::optional<std::string>& upper,
-                 Entries& entries, size_t limit);
+                 Entries& entries, size_t limit, uint64_t since);
   void applyCount(uint64_t generation, const std::string& anchor, const std::optional<std::string>& upper,
-                  IndexChunk& chunk);
+                  IndexChunk& chunk, uint64_t since);
+  void applyRecount(uint64_t generation, const std::string& anchor, const std::optional<std::string>& upper,
+                    std::vector<std::string>& keys, size_t limit, uint64_t since);
+  // Gives a page its rows: row by row for a loaded page (`highlight` marks
+  // what is new or changed), else its size and then its rows.
+  void replaceRows(size_t page, std::vector<Row> rows, bool highlight);
+  // Makes the rest of a page, from `first_key` on, a stretch to count again.
+  void splitOffOverflow(size_t page, std::string first_key);
+  void splitIfLarge(size_t page);
   void failed(uint64_t generation, const std::string& message);
   void continueCounting();
   void tryLocate();
+  void startLive();
+  void onLiveChanges();
+  // Applies the journal's changes from `from` on to the pages they fall in.
+  void applyJournal(uint64_t from);
   void onRefreshTimer();
-  void expireHighlights();
+  void onFadeTimer();
   // Pages that hold the visible rows (empty pages around them included).
   std::pair<size_t, size_t> visiblePages() const;
   void pinVisible();
-  Row makeRow(many_level::Entry& entry) const;
+  Row makeRow(std::string key, std::string value) const;
   static qint64 nowMs();
 
   many_level::Database& db_;
@@ -156,7 +192,13 @@ class KeyListModel : public QAbstractTableModel {
   bool auto_count_ = true;
   int visible_first_ = 0;
   int visible_last_ = 199;
-  QTimer refresh_timer_;
+  QTimer refresh_timer_;  // polling, for a host without a change feed
+  QTimer fade_timer_;     // runs while rows are highlighted
+  int highlight_ms_ = kHighlightMs;
+  bool live_wanted_ = true;
+  bool resumable_ = false;  // live was turned off; turning it on resumes the watch
+  LiveFeed live_;
+  ChangeJournal<Row> journal_;
   std::optional<std::string> locate_target_;
   QString last_error_;
   // Set while a result is applied: a fetchMore from inside its row

@@ -2,6 +2,7 @@
 // Guest in the Inspector, a MemoryDatabase in unit tests). Every one reads a
 // bounded amount, so a browser over a million keys never holds them all:
 //   read_range         one page of entries (keys and values) in [from, upper)
+//   read_keys          the same without values, to check a page's row count
 //   index_range        counts keys (keys only) and notes every page_size-th
 //                      one as a page anchor: the index that makes a scroll
 //                      bar possible without keeping the keys
@@ -97,6 +98,25 @@ inline std::vector<many_level::Entry> read_range(many_level::Database& db, const
   }
   iterator->close();
   return entries;
+}
+
+// The keys (no values) in [from, upper), at most `limit` + 1, as read_range:
+// what a page's row count is checked against.
+inline std::vector<std::string> read_keys(many_level::Database& db, const std::string& from,
+                                          const std::optional<std::string>& upper, size_t limit,
+                                          const QueryHooks& hooks = {}) {
+  auto options = raw_options(from, upper);
+  options.values = false;
+  options.limit = static_cast<int64_t>(limit) + 1;
+  auto iterator = open_iterator(db, options, hooks, "key browser: recount");
+  std::vector<std::string> keys;
+  while (keys.size() <= limit) {
+    auto batch = iterator->nextv(limit + 1 - keys.size());
+    if (batch.empty()) break;
+    for (auto& entry : batch) keys.push_back(std::move(entry.key));
+  }
+  iterator->close();
+  return keys;
 }
 
 struct CountedPage {

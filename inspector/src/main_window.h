@@ -1,6 +1,6 @@
-// The Inspector's window: a tab for each view of the guest (connection,
-// keys, iterators, pending operations, frames, charts) and a status bar with
-// the connection at a glance.
+// The Inspector's window: a tab for each view (connection, host, keys,
+// iterators, pending operations, frames, charts) and a status bar with the
+// connection and the key browser's liveness at a glance.
 #pragma once
 
 #include <QMainWindow>
@@ -15,6 +15,7 @@ namespace inspector {
 class ChartsView;
 class ConnectionView;
 class FrameLogView;
+class HostView;
 class InspectorSession;
 class IteratorsView;
 class KeyBrowser;
@@ -31,7 +32,7 @@ class MainWindow : public QMainWindow {
   Q_OBJECT
 
  public:
-  enum Tab { ConnectionTab, KeysTab, IteratorsTab, PendingTab, FramesTab, ChartsTab };
+  enum Tab { ConnectionTab, HostTab, KeysTab, IteratorsTab, PendingTab, FramesTab, ChartsTab };
 
   explicit MainWindow(InspectorSession& session, const MainWindowOptions& options = {}, QWidget* parent = nullptr);
   // Stops the load generator and closes the guest first, so no worker is
@@ -40,12 +41,15 @@ class MainWindow : public QMainWindow {
 
   QTabWidget* tabs() const { return tabs_; }
   ConnectionView* connectionView() const { return connection_; }
+  HostView* hostView() const { return host_; }
   KeyBrowser* keyBrowser() const { return keys_; }
   IteratorsView* iteratorsView() const { return iterators_; }
   PendingView* pendingView() const { return pending_; }
   FrameLogView* frameLogView() const { return frames_; }
   ChartsView* chartsView() const { return charts_; }
   LoadGenerator* loadGenerator() const { return load_; }
+  // "Live: following the host's change feed", or why it polls.
+  QLabel* liveLabel() const { return live_; }
 
  private:
   void updateStatus();
@@ -55,12 +59,14 @@ class MainWindow : public QMainWindow {
   LoadGenerator* load_;
   QTabWidget* tabs_;
   ConnectionView* connection_;
+  HostView* host_;
   KeyBrowser* keys_;
   IteratorsView* iterators_;
   PendingView* pending_;
   FrameLogView* frames_;
   ChartsView* charts_;
   QLabel* state_;
+  QLabel* live_;
   QLabel* counts_;
 };
 

@@ -1,10 +1,14 @@
 // IteratorsModel: the diff by id, and the guest's real iterators live,
-// where backpressure shows as buffered entries and unacknowledged frames.
+// where backpressure shows as buffered entries and unacknowledged frames;
+// WatchesModel and SnapshotsModel: the guest's watches and snapshots beside
+// them, live.
 #include <QAbstractItemModelTester>
 #include <QtTest>
 
 #include "iterator_playground.h"
 #include "iterators_model.h"
+#include "snapshots_model.h"
+#include "watches_model.h"
 #include "test_support.h"
 
 using namespace inspector_test;
@@ -93,6 +97,80 @@ class TestIteratorsModel : public QObject {
 
     playground.close();
     QTRY_COMPARE_WITH_TIMEOUT(model.rowOfId(id), -1, kTimeout);
+  }
+
+  void watchesAndSnapshotsDiffById() {
+    WatchesModel watches;
+    QAbstractItemModelTester watches_tester(&watches, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    many_level::GuestWatchInfo w1;
+    w1.id = 1;
+    w1.seq = 10;
+    w1.commits = 3;
+    many_level::GuestWatchInfo w2 = w1;
+    w2.id = 2;
+    w2.unacknowledged_frames = 2;
+    watches.update({w2, w1});
+    QCOMPARE(watches.rowCount(), 2);
+    QCOMPARE(watches.index(0, WatchesModel::IdColumn).data().toUInt(), 1u);
+    QCOMPARE(watches.index(0, WatchesModel::StateColumn).data().toString(), QStringLiteral("following"));
+    QCOMPARE(watches.index(1, WatchesModel::StateColumn).data().toString(), QStringLiteral("host paused"));
+    QVERIFY(watches.index(1, WatchesModel::UnackedColumn).data(Qt::BackgroundRole).isValid());
+    w1.errored = true;
+    watches.update({w1});
+    QCOMPARE(watches.rowCount(), 1);
+    QCOMPARE(watches.index(0, WatchesModel::StateColumn).data().toString(), QStringLiteral("error"));
+
+    SnapshotsModel snapshots;
+    QAbstractItemModelTester snapshots_tester(&snapshots, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    snapshots.update({{5, true}, {2, false}});
+    QCOMPARE(snapshots.rowCount(), 2);
+    QCOMPARE(snapshots.index(0, SnapshotsModel::IdColumn).data().toUInt(), 2u);
+    QCOMPARE(snapshots.index(0, SnapshotsModel::StateColumn).data().toString(), QStringLiteral("released"));
+    QCOMPARE(snapshots.index(1, SnapshotsModel::StateColumn).data().toString(), QStringLiteral("open"));
+    snapshots.update({});
+    QCOMPARE(snapshots.rowCount(), 0);
+  }
+
+  void liveWatchesAndSnapshots() {
+    HostFixture fixture;
+    auto session = connectedSession(fixture.endpoint);
+    QVERIFY(session);
+    WatchesModel watches;
+    SnapshotsModel snapshots;
+    QAbstractItemModelTester watches_tester(&watches, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester snapshots_tester(&snapshots, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    connect(session.get(), &InspectorSession::statsUpdated, &watches, [&] {
+      watches.update(session->stats().watches);
+      snapshots.update(session->stats().snapshots);
+    });
+    session->setStatsInterval(20);
+
+    auto snapshot = session->guest().snapshot();
+    many_level::WatchOptions range;
+    range.gte = "k";
+    range.lt = "l";
+    std::atomic<int> delivered{0};
+    auto watch = session->guest().watch(range, [&](std::optional<many_level::Error> error, const many_level::Commit&) {
+      if (!error) ++delivered;
+    });
+    QTRY_COMPARE_WITH_TIMEOUT(watches.rowCount(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(snapshots.rowCount(), 1, kTimeout);
+    QCOMPARE(snapshots.index(0, SnapshotsModel::StateColumn).data().toString(), QStringLiteral("open"));
+
+    fixture.db.put("k1", "v", kRawWrite);
+    fixture.db.put("other", "v", kRawWrite);  // outside the range: not delivered
+    fixture.db.put("k2", "v", kRawWrite);
+    QTRY_COMPARE_WITH_TIMEOUT(delivered.load(), 2, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(watches.index(0, WatchesModel::CommitsColumn).data().toULongLong(), qulonglong(2), kTimeout);
+    QCOMPARE(watches.index(0, WatchesModel::SeqColumn).data().toULongLong(), qulonglong(3));  // the host's third commit
+    QCOMPARE(watches.index(0, WatchesModel::StateColumn).data().toString(), QStringLiteral("following"));
+
+    snapshot->close();
+    QTRY_VERIFY_WITH_TIMEOUT(snapshots.rowCount() == 0 ||
+                                 snapshots.index(0, SnapshotsModel::StateColumn).data().toString() == QLatin1String("released"),
+                             kTimeout);
+    watch->close();
+    QTRY_COMPARE_WITH_TIMEOUT(watches.rowCount(), 0, kTimeout);
   }
 };
 

@@ -1,10 +1,16 @@
 // KeyListModel against a real host: paging, counting, eviction, filters,
 // locating a key, live refresh with highlights, and a 100,000-key database
-// browsed without loading it. QAbstractItemModelTester watches every change.
+// browsed without loading it; and over a local database with a change feed:
+// live updates applied in place, turned off and resumed, and a page read
+// under way while its keys change. QAbstractItemModelTester watches every
+// change.
 #include <QAbstractItemModelTester>
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QtTest>
+
+#include <atomic>
+#include <thread>
 
 #include "key_list_model.h"
 #include "test_support.h"
@@ -254,6 +260,113 @@ class TestKeyListModel : public QObject {
     QCOMPARE(keyAt(model, 0), QStringLiteral("big"));
     QCOMPARE(model.index(0, KeyListModel::SizeColumn).data().toULongLong(), qulonglong(100000));
     QCOMPARE(model.index(0, 0).data(KeyListModel::ValuePreviewRole).toByteArray().size(), qsizetype(KeyListModel::kPreviewBytes));
+  }
+
+  // ---- live, over a database with a change feed (no host) -----------------
+
+  void liveChangesAreAppliedInPlace() {
+    many_level::MemoryDatabase db;
+    seedNumbered(db, "k", 20, 10);  // k0000010 .. k0000029
+    KeyListModel model(db);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setHighlightDuration(60000);
+    model.setVisibleRows(0, 40);
+    QVERIFY(QTest::qWaitFor([&] { return model.isComplete() && model.isIdle() && model.isWatching(); }, kTimeout));
+    QCOMPARE(keyAt(model, 0), QStringLiteral("k0000010"));
+    QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
+    QSignalSpy reads(&model, &KeyListModel::pageLoaded);
+
+    db.put(numbered("k", 5), "new", kRawWrite);
+    db.put(numbered("k", 20), "changed", kRawWrite);
+    db.del(numbered("k", 29), kRawWrite);
+    db.batch({many_level::BatchOperation::put(numbered("k", 15) + "b", "b"),
+              many_level::BatchOperation::del(numbered("k", 10))},
+             kRawWrite);
+    many_level::ClearOptions range;
+    range.gte = numbered("k", 25);
+    range.lt = numbered("k", 29);
+    range.key_encoding = "buffer";
+    db.clear(range);
+    // 20 + 1 - 1 + 1 - 1 - 4
+    QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), 16, kTimeout);
+    QCOMPARE(keyAt(model, 0), QStringLiteral("k0000005"));
+    QVERIFY(model.index(0, 0).data(KeyListModel::HighlightedRole).toBool());
+    QCOMPARE(keyAt(model, 1), QStringLiteral("k0000011"));
+    QVERIFY(!model.index(1, 0).data(KeyListModel::HighlightedRole).toBool());
+    QCOMPARE(keyAt(model, 6), QStringLiteral("k0000015b"));
+    QCOMPARE(keyAt(model, 11), QStringLiteral("k0000020"));
+    QCOMPARE(model.index(11, KeyListModel::ValueColumn).data().toString(), QStringLiteral("changed"));
+    QVERIFY(model.index(11, 0).data(KeyListModel::HighlightedRole).toBool());
+    QCOMPARE(keyAt(model, 15), QStringLiteral("k0000024"));
+    QCOMPARE(resets.count(), 0);
+    QCOMPARE(reads.count(), 0);
+
+    // Off: nothing moves. On again: the watch resumes after the last change
+    // applied, so what was written meanwhile arrives, still without a reload.
+    model.setLive(false);
+    QCOMPARE(model.liveText(), QStringLiteral("Live updates off"));
+    db.put(numbered("k", 99), "while off", kRawWrite);
+    QTest::qWait(300);
+    QCOMPARE(model.rowCount(), 16);
+    model.setLive(true);
+    QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), 17, kTimeout);
+    QCOMPARE(keyAt(model, 16), QString::fromStdString(numbered("k", 99)));
+    QCOMPARE(resets.count(), 0);
+  }
+
+  // A page read that runs while keys of that page change: the read misses
+  // them, the changes are applied before its result lands, and the journal
+  // brings the result up to date.
+  void aReadUnderWayIsBroughtUpToDate() {
+    many_level::MemoryDatabase db;
+    seedNumbered(db, "k", 600);  // pages anchored at k0000000, k0000200, k0000400
+    std::atomic<bool> fired{false};
+    QueryHooks hooks;
+    hooks.opened = [&](many_level::Iterator&, const many_level::IteratorOptions& options, const std::string& purpose) {
+      if (purpose != "key browser: page" || options.gte != numbered("k", 400) || fired.exchange(true)) return;
+      // The iterator is open (it reads the data as it was): change the page
+      // under it and take long enough for the change to be applied first.
+      db.put(numbered("k", 450) + "x", "new", kRawWrite);
+      db.del(numbered("k", 460), kRawWrite);
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    };
+    KeyListModel model(db, hooks);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setVisibleRows(0, 10);
+    QVERIFY(QTest::qWaitFor([&] { return model.isComplete() && model.isIdle() && model.isWatching(); }, kTimeout));
+    QCOMPARE(model.rowCount(), 600);
+    QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
+    model.setVisibleRows(440, 470);
+    QVERIFY(QTest::qWaitFor([&] { return fired.load() && model.isIdle(); }, kTimeout));
+    QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), 600, kTimeout);
+    QCOMPARE(keyAt(model, 450), QStringLiteral("k0000450"));
+    QCOMPARE(keyAt(model, 451), QStringLiteral("k0000450x"));
+    QCOMPARE(keyAt(model, 460), QStringLiteral("k0000459"));
+    QCOMPARE(keyAt(model, 461), QStringLiteral("k0000461"));  // k0000460 is gone
+    QCOMPARE(resets.count(), 0);
+  }
+
+  // Writes into pages whose rows are not in memory: their keys are read
+  // again, so the row count stays right without loading them.
+  void changesInUnloadedPagesKeepTheCount() {
+    many_level::MemoryDatabase db;
+    seedNumbered(db, "k", 2000);
+    KeyListModel model(db);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setMaxLoadedPages(1);
+    model.setVisibleRows(0, 10);
+    QVERIFY(QTest::qWaitFor([&] { return model.isComplete() && model.isIdle() && model.isWatching(); }, kTimeout));
+    QCOMPARE(model.loadedPageCount(), size_t(1));
+    seedNumbered(db, numbered("k", 1500) + "-", 50);  // 50 new keys in page 7
+    db.put(numbered("k", 900), "overwritten", kRawWrite);  // no new row
+    db.del(numbered("k", 1999), kRawWrite);
+    QTRY_VERIFY_WITH_TIMEOUT(model.rowCount() == 2049 && model.isIdle(), kTimeout);
+    // (The tester reads the rows inserted, which loads their page: one more
+    // than the budget while the visible one is pinned.)
+    QVERIFY(model.loadedPageCount() <= 2);
+    model.setVisibleRows(1500, 1560);
+    QCOMPARE(keyAt(model, 1501), QString::fromStdString(numbered(numbered("k", 1500) + "-", 0)));
+    QCOMPARE(keyAt(model, 1551), QStringLiteral("k0001501"));
   }
 };
 

@@ -1,19 +1,27 @@
 // The Inspector against the Node reference host (many-level 2.0.0 over
 // memory-level, tests/interop/node-host.js): counting and paging keys, live
-// refresh, the frame log decoding Node's frames, a dropped connection and
-// the iterator resuming, and a read-only Node host turning editing off.
+// refresh by polling (a Node host has no change feed, and the status bar
+// says so), the host tab saying it has no statistics, the frame log decoding
+// Node's frames, a dropped connection and the iterator resuming, and a
+// read-only Node host turning editing off.
 // Skipped when node or the interop packages are not installed.
 #include <QAbstractItemModelTester>
+#include <QLabel>
+#include <QTabWidget>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QStandardPaths>
 #include <QtTest>
 
 #include "frame_log_model.h"
+#include "host_stats_model.h"
+#include "host_view.h"
 #include "key_browser.h"
 #include "key_list_model.h"
+#include "main_window.h"
 #include "prompter.h"
 #include "sublevel_tree_model.h"
+#include "many_level/transport/fd_transport.hpp"
 #include "test_support.h"
 
 using namespace inspector_test;
@@ -152,6 +160,47 @@ class TestNodeHost : public QObject {
     session->pollStats();
     QVERIFY(session->reconnects() >= 1);
     iterator->close();
+  }
+
+  // No change feed: the key view polls, and says so; the host tab has no
+  // statistics, and says so.
+  void fallsBackToPollingAndSaysSo() {
+    NodeHost node({QStringLiteral("--seed"), QStringLiteral("50")});
+    auto endpoint = node.endpoint();
+    QVERIFY(endpoint);
+    auto session = connectedSession(*endpoint);
+    QVERIFY(session);
+    YesPrompter prompter;
+    MainWindowOptions options;
+    options.prompter = &prompter;
+    MainWindow window(*session, options);
+    window.resize(1100, 700);
+    window.show();
+    window.tabs()->setCurrentIndex(MainWindow::KeysTab);
+    KeyListModel* model = window.keyBrowser()->model();
+    QAbstractItemModelTester tester(model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QTRY_VERIFY_WITH_TIMEOUT(model->isComplete() && model->rowCount() == 50, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(model->liveState(), LiveFeed::State::unsupported, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(window.liveLabel()->text(), QStringLiteral("Host has no change feed: polling every second"),
+                              kTimeout);
+    QVERIFY(!model->isWatching());
+
+    // Polling still shows what another guest writes, in place.
+    many_level::Guest writer;
+    auto stream = writer.connect();
+    auto connection = many_level::connect_fd(endpoint->toString().toStdString(), *stream);
+    writer.put("seed:00000010x", "from another guest");
+    writer.del("seed:00000003");
+    QTRY_VERIFY_WITH_TIMEOUT(model->rowCount() == 50 && keyAt(*model, 10) == QStringLiteral("seed:00000010x"), kTimeout);
+    QVERIFY(model->index(10, 0).data(KeyListModel::HighlightedRole).toBool());
+    writer.close();
+
+    // The host tab asks once, learns there is nothing to ask for, and says so.
+    window.tabs()->setCurrentIndex(MainWindow::HostTab);
+    HostView* host = window.hostView();
+    QTRY_VERIFY_WITH_TIMEOUT(!host->isAvailable(), kTimeout);
+    QVERIFY(host->noteLabel()->text().contains(QStringLiteral("no statistics")));
+    QCOMPARE(host->model()->rowCount(), 0);
   }
 
   void readOnlyNodeHost() {

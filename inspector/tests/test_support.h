@@ -5,9 +5,12 @@
 // sleeps.
 #pragma once
 
+#include <QProcess>
+#include <QRegularExpression>
 #include <QtTest>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,5 +74,67 @@ inline std::unique_ptr<InspectorSession> connectedSession(const Endpoint& endpoi
   }
   return session;
 }
+
+#ifdef MANY_LEVEL_PROGRAM
+// A host in a process of its own: `many-level serve ARGS --listen
+// tcp://127.0.0.1:0`, stopped (SIGTERM, then SIGKILL) when it goes. What
+// other processes write to it reaches the Inspector only over the wire.
+class ProgramHost {
+ public:
+  explicit ProgramHost(const QStringList& args = {QStringLiteral("--memory")}) {
+    process_.setProgram(QStringLiteral(MANY_LEVEL_PROGRAM));
+    process_.setArguments(QStringList{QStringLiteral("serve")} + args +
+                          QStringList{QStringLiteral("--listen"), QStringLiteral("tcp://127.0.0.1:0")});
+    process_.start();
+  }
+  ~ProgramHost() {
+    if (process_.state() == QProcess::NotRunning) return;
+    process_.terminate();
+    if (!process_.waitForFinished(5000)) {
+      process_.kill();
+      process_.waitForFinished(5000);
+    }
+  }
+  // Where it listens, once its log says so.
+  std::optional<Endpoint> endpoint() {
+    const QRegularExpression listening(QStringLiteral("listening (\\S+)"));
+    QRegularExpressionMatch match;
+    const bool ready = QTest::qWaitFor([&] {
+      log_ += QString::fromUtf8(process_.readAllStandardError());
+      match = listening.match(log_);
+      return match.hasMatch() || process_.state() == QProcess::NotRunning;
+    }, kTimeout);
+    if (!ready || !match.hasMatch()) {
+      qWarning("many-level serve did not start: %s", qPrintable(log_));
+      return std::nullopt;
+    }
+    address_ = match.captured(1);
+    return Endpoint::parse(address_);
+  }
+  const QString& address() const { return address_; }
+
+ private:
+  QProcess process_;
+  QString log_;
+  QString address_;
+};
+
+// Runs `many-level ARGS` to its end, `input` on its stdin, while the event
+// loop keeps running; its exit status, or -1 when it did not finish in time.
+inline int runProgram(const QStringList& args, const QByteArray& input = {}, QString* errors = nullptr) {
+  QProcess process;
+  process.start(QStringLiteral(MANY_LEVEL_PROGRAM), args);
+  if (!process.waitForStarted(kTimeout)) return -1;
+  process.write(input);
+  process.closeWriteChannel();
+  if (!QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, kTimeout)) {
+    process.kill();
+    process.waitForFinished();
+    return -1;
+  }
+  if (errors) *errors = QString::fromUtf8(process.readAllStandardError());
+  return process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+}
+#endif
 
 }  // namespace inspector_test

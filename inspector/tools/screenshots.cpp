@@ -1,7 +1,8 @@
 // inspector-screenshots: seeds an in-process host, drives each view of the
 // real Inspector window the way a teacher would (browse a sublevel, step an
-// iterator, run load, drop the connection), and saves every tab as
-// <dir>/inspector-<view>.png. Runs on the offscreen platform:
+// iterator, hold a snapshot, run load, drop the connection, let other guests
+// connect and write), and saves every tab as <dir>/inspector-<view>.png.
+// Runs on the offscreen platform:
 //
 //   QT_QPA_PLATFORM=offscreen inspector-screenshots [--out DIR] [--keys N]
 #include <QApplication>
@@ -25,6 +26,8 @@
 #include "frame_filter_model.h"
 #include "frame_log_model.h"
 #include "frame_log_view.h"
+#include "host_stats_model.h"
+#include "host_view.h"
 #include "inspector_session.h"
 #include "iterator_playground.h"
 #include "iterators_model.h"
@@ -34,10 +37,13 @@
 #include "load_generator.h"
 #include "main_window.h"
 #include "many_level/memory_database.hpp"
+#include "many_level/transport/fd_transport.hpp"
 #include "pending_model.h"
 #include "pending_view.h"
 #include "served_host.h"
+#include "snapshots_model.h"
 #include "sublevel_tree_model.h"
+#include "watches_model.h"
 
 using namespace inspector;
 
@@ -108,8 +114,27 @@ int main(int argc, char** argv) {
   keys->model()->locateKey("!users!carol");
   waitFor([&] { return keys->valueView()->toPlainText().contains(QLatin1String("\"carol\"")); });
 
+  // Other guests, so the host tab has company: one reading (an iterator, a
+  // snapshot and a watch of its own), one without the extension (as a Node
+  // guest looks to the host).
+  many_level::Guest reader;
+  auto reader_stream = reader.connect();
+  auto reader_connection = many_level::connect_fd(endpoint.toString().toStdString(), *reader_stream);
+  auto reader_iterator = reader.iterator();
+  reader_iterator->next();
+  auto reader_snapshot = reader.snapshot();
+  auto reader_watch = reader.watch(many_level::WatchOptions{}, [](std::optional<many_level::Error>,
+                                                                  const many_level::Commit&) {});
+  many_level::GuestOptions plain_options;
+  plain_options.extension = false;
+  many_level::Guest plain(plain_options);
+  auto plain_stream = plain.connect();
+  auto plain_connection = many_level::connect_fd(endpoint.toString().toStdString(), *plain_stream);
+  plain.put("!orders!2024-0061", "{\"customer\":\"trent\",\"items\":1,\"total\":9.99,\"status\":\"open\"}");
+
   // Iterators: a playground iterator stepped a little; the host has read
-  // ahead and paused, which the unacked column shows.
+  // ahead and paused, which the unacked column shows. Beside it, the key
+  // browser's watch and a snapshot this guest holds.
   IteratorPlayground* playground = window.iteratorsView()->playground();
   many_level::IteratorOptions range;
   range.gte = "!bulk!";
@@ -125,7 +150,19 @@ int main(int argc, char** argv) {
     const int row = window.iteratorsView()->model()->rowOfId(playground->iteratorId());
     return row >= 0 && window.iteratorsView()->model()->iterators()[row].buffered_entries > 1;
   }, 5000);
+  auto snapshot = session.guest().snapshot();
+  waitFor([&] {
+    return window.iteratorsView()->watchesModel()->rowCount() >= 1 &&
+           window.iteratorsView()->snapshotsModel()->rowCount() >= 1;
+  }, 5000);
   save(window, MainWindow::IteratorsTab, dir, QStringLiteral("iterators"));
+
+  // Host: every connection of the host, this one included.
+  window.tabs()->setCurrentIndex(MainWindow::HostTab);
+  waitFor([&] { return window.hostView()->model()->rowCount() >= 3; }, 5000);
+  QTest::qWait(1200);  // one more refresh: counters that moved
+  save(window, MainWindow::HostTab, dir, QStringLiteral("host"));
+  snapshot->close();
 
   // Load, then a drop: the queue grows while the guest waits to reconnect.
   window.chartsView()->setWindow(30);
@@ -146,6 +183,23 @@ int main(int argc, char** argv) {
   save(window, MainWindow::ChartsTab, dir, QStringLiteral("charts"));
   QTest::mouseClick(pending->startButton(), Qt::LeftButton);
   save(window, MainWindow::ConnectionTab, dir, QStringLiteral("connection"));
+
+  // Keys, live: another guest rewrites carol and adds dan; both rows light
+  // up where they are (the highlight fades over a second; held longer here
+  // so that the picture catches it).
+  window.tabs()->setCurrentIndex(MainWindow::KeysTab);
+  keys->model()->setHighlightDuration(5000);
+  waitFor([&] { return keys->model()->isWatching(); });
+  reader.batch({many_level::BatchOperation::put("!users!carol", "{\"name\":\"carol\",\"age\":30,\"roles\":[\"reader\",\"admin\"],\"active\":true}"),
+                many_level::BatchOperation::put("!users!dan", "{\"name\":\"dan\",\"age\":41,\"roles\":[\"reader\"],\"active\":true}")});
+  waitFor([&] {
+    for (int row = 0; row < keys->model()->rowCount(); ++row) {
+      const QModelIndex index = keys->model()->index(row, 0);
+      if (index.data().toString() == QLatin1String("dan")) return index.data(KeyListModel::HighlightedRole).toBool();
+    }
+    return false;
+  }, 5000);
+  QTest::qWait(400);
   save(window, MainWindow::KeysTab, dir, QStringLiteral("keys"));
 
   // Frames: the playground's iterator: opened, its first frame of one entry,
@@ -162,5 +216,10 @@ int main(int argc, char** argv) {
     frames->table()->scrollTo(frames->filter()->index(chosen, 0), QAbstractItemView::PositionAtCenter);
   }
   save(window, MainWindow::FramesTab, dir, QStringLiteral("frames"));
+  reader_watch->close();
+  reader_snapshot->close();
+  reader_iterator->close();
+  reader.close();
+  plain.close();
   return 0;
 }
