@@ -354,6 +354,7 @@ TYPED_TEST(Watches, SinceWithARangeResumesInsideIt) {
   auto again = db.watch(options, ranged.callback());
   db.put("m", "end");
   ASSERT_TRUE(ranged.wait_for_commits(2));
+  EXPECT_EQ(ranged.errors(), std::vector<std::string>{}) << "since " << start;
   EXPECT_EQ(ranged.operations(),
             (std::vector<Ops>{{BatchOperation::put("m", "2")}, {BatchOperation::put("m", "end")}}));
 }

@@ -4,6 +4,7 @@
 // they deleted, and the feed's order under group commit from eight threads.
 // The behaviour every store shares is proven in tests/contract.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -277,6 +278,32 @@ TEST(SqliteFeed, OrderUnderEightWriterThreadsWithGroupCommit) {
   EXPECT_EQ(stats.writes, static_cast<uint64_t>(kThreads * kWrites));
   std::printf("group commit: %llu writes in %llu transactions\n", static_cast<unsigned long long>(stats.writes),
               static_cast<unsigned long long>(stats.commits));
+}
+
+// A write that fails (another connection holds the write lock) commits
+// nothing, so it is neither numbered nor delivered.
+TEST(SqliteFeed, AFailedCommitPublishesNothing) {
+  TempDir dir;
+  SqliteOptions options = bytes_options();
+  options.busy_timeout = std::chrono::milliseconds(50);
+  SqliteDatabase db(dir.file("db"), options);
+  Received received;
+  auto watch = db.watch(WatchOptions{}, received.callback());
+  db.put("a", "1");
+  const uint64_t before = db.change_source()->feed->last_seq();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_THROW(db.put("b", "2"), Error);
+  EXPECT_THROW(db.batch({BatchOperation::put("c", "3")}), Error);
+  EXPECT_THROW(db.clear(), Error);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_EQ(db.change_source()->feed->last_seq(), before);
+  db.put("d", "4");
+  ASSERT_EQ(received.commits.size(), 2u);
+  EXPECT_EQ(received.commits[1].seq, before + 1);
+  EXPECT_EQ(received.commits[1].operations, (std::vector<BatchOperation>{BatchOperation::put("d", "4")}));
 }
 
 // Reopening starts a new sequence (the feed is the process's, not the
