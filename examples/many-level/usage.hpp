@@ -71,7 +71,8 @@ the deletes it did). --json prints an object a line instead:
   {"seq":7,"type":"put","key":"a","value":"1"}
 (a key or value that is not UTF-8 text comes as "key_hex" / "value_hex").
 --since SEQ resumes after commit SEQ, from the host's history. A C++ host
-only: a Node host has no change feed (exit 1).
+serving its own database only: a Node host or a relay (serve --upstream) has
+no change feed (exit 1).
 
 stats: the host's uptime, connections accepted, database (kind, file, size),
 commit sequence and version, then its open connections (address, since when,

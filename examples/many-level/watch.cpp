@@ -96,9 +96,15 @@ Args parse(const std::vector<std::string>& words) {
   return args;
 }
 
-// Why the watch ended, for a person.
-std::string explain(const Error& error, const Args& args, uint64_t seq) {
-  if (error.is(codes::not_supported)) return "the host has no change feed (a Node many-level host?)";
+// Why the watch ended, for a person. `extension`: whether the host spoke
+// the extension at all (a C++ host without a feed is not a Node host).
+std::string explain(const Error& error, const Args& args, uint64_t seq, HostExtension extension) {
+  if (error.is(codes::not_supported)) {
+    if (extension == HostExtension::available) {
+      return "the host has no change feed: its database keeps none (a relay, serve --upstream?)";
+    }
+    return "the host has no change feed (a Node many-level host?)";
+  }
   if (error.is(codes::watch_too_old)) {
     if (args.has("since")) {
       return "the host's history does not hold the commits after seq " + *args.value("since") +
@@ -174,7 +180,7 @@ int watch(const std::vector<std::string>& words) {
     const uint64_t seq = watch->seq();
     watch->close();
     if (stopped || !error) return exit_ok;
-    std::cerr << "many-level watch: " << explain(*error, args, seq) << "\n";
+    std::cerr << "many-level watch: " << explain(*error, args, seq, host.guest().host_extension()) << "\n";
     return exit_failure;
   } catch (const UsageError& e) {
     std::cerr << "many-level watch: " << e.what() << " (see many-level --help)\n";

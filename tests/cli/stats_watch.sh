@@ -172,7 +172,13 @@ expect_status 2 "unknown option --limit" watch --limit 3 "${C[@]}"
 expect_status 2 "--key-encoding must be utf8, hex, base64 or json" watch --key-encoding latin1 "${C[@]}"
 expect_status 1 "cannot connect to unix:$TMP/nobody.sock" watch --connect "unix:$TMP/nobody.sock"
 expect_status 1 "cannot connect to unix:$TMP/nobody.sock" stats --connect "unix:$TMP/nobody.sock"
+# A relay speaks the extension but its database (a guest) keeps no feed.
+main_pid=$HOST_PID
+start_host relay --upstream "$HOST_ADDR" --listen tcp://127.0.0.1:0 || fail "the relay did not start"
+expect_status 1 "the host has no change feed: its database keeps none (a relay, serve --upstream?)" \
+  watch --connect "$HOST_ADDR"
 stop_host "$HOST_PID"
+stop_host "$main_pid"
 
 # ---- serve's limits: history and watches --------------------------------------
 # A history of 2 commits: a watcher that asks for older ones is told to reload.
