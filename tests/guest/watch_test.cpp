@@ -143,6 +143,40 @@ TEST_F(Watches, RangesEncodingsAndSublevels) {
   EXPECT_TRUE(ranged.errors().empty());
 }
 
+// watch() returns once the host started the watch: seq() is then the host's
+// sequence, a point to resume from. From a watch's own callback (the
+// stream's thread), watch() does not wait for the answer that very thread
+// would deliver: it returns at once, and the watch starts all the same.
+TEST_F(Watches, WatchReturnsOnceTheHostStartedIt) {
+  Remote remote;
+  Guest guest;
+  Link link(guest, remote.host);
+  guest.put("x", "1");
+  remote.db.put("y", "2");
+  const uint64_t now = remote.db.change_source()->feed->last_seq();
+  WatchLog watched;
+  auto watch = guest.watch(raw(), watched.callback());
+  EXPECT_EQ(watch->seq(), now);
+  EXPECT_EQ(link.host_session().stats().watches.size(), 1u);
+
+  WatchLog inner_log;
+  std::unique_ptr<Watch> inner;
+  std::atomic<bool> made{false};
+  auto outer = guest.watch(raw(), [&](std::optional<Error> error, const Commit&) {
+    if (error || made) return;
+    inner = guest.watch(raw(), inner_log.callback());
+    made = true;
+  });
+  guest.put("a", "1");
+  ASSERT_TRUE(eventually([&] { return made.load(); }));
+  guest.put("b", "2");
+  ASSERT_TRUE(inner_log.wait_for_commits(1));
+  EXPECT_EQ(inner_log.operations(), (Ops{BatchOperation::put("b", "2")}));
+  outer->close();  // no callback runs after this: `inner` is ours again
+  inner.reset();
+  EXPECT_TRUE(watched.errors().empty());
+}
+
 // seq() is where to resume: watching again with it as `since` gets exactly
 // the commits made in between.
 TEST_F(Watches, ResumeFromSeq) {

@@ -319,7 +319,10 @@ class Guest final : public Database {
   }
 
   // The host's change feed over the range: the callback runs on the stream's
-  // thread. With retry, a new stream resumes after the last commit delivered.
+  // thread. Returns once the host started it (a round trip), so that seq()
+  // is where to resume from; the host's refusals (LEVEL_WATCH_TOO_OLD, ...)
+  // go to the callback. With retry, a new stream resumes after the last
+  // commit delivered.
   std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback) override {
     if (forward_) return forward_->watch(options, std::move(callback));
     protocol::WatchRange range{options.gt, options.gte, options.lt, options.lte};
