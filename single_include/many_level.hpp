@@ -8696,6 +8696,15 @@ struct IteratorChannel {
 
 class GuestCore;
 
+namespace detail {
+// The core whose frames this thread is delivering right now, if any: a call
+// made from a callback must not wait for a frame this very thread delivers.
+inline const GuestCore*& delivering_core() {
+  static thread_local const GuestCore* core = nullptr;
+  return core;
+}
+}  // namespace detail
+
 // The stream side of a guest: what a transport drives.
 class GuestConnection final : public Session {
  public:
@@ -8848,17 +8857,26 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
 
   // Starts a watch: its request goes out now, or on the next stream. Throws
   // LEVEL_NOT_SUPPORTED at once when this stream's host has no change feed
-  // (while that is not known yet, the callback gets it).
+  // (while that is not known yet, the callback gets it, as it gets every
+  // refusal of the host). With a stream attached, it returns once the host
+  // said where the watch starts (or refused it): seq() is then a point to
+  // resume from, as a local watch's is. Not from the stream's own thread
+  // (a callback), which would deliver that answer: that returns at once.
   std::shared_ptr<WatchChannel> open_watch(protocol::WatchRange range, std::optional<uint64_t> since,
                                            WatchCallback callback) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     if (closed_) throw Error(codes::database_not_open, "Database is not open");
     if (auto refused = negotiation_.refusal(features::watch)) throw *refused;
     auto channel = watches_.open(std::move(range), since, std::move(callback));
-    if (connection_) {
-      send_encoded_locked(channel->request());
-      channel->stream = connects_;
-      probe_locked();
+    if (!connection_) return channel;
+    send_encoded_locked(channel->request());
+    const uint64_t stream = channel->stream = connects_;
+    probe_locked();
+    if (detail::delivering_core() != this) {
+      watch_settled_.wait(lock, [&] {
+        return channel->started || channel->errored || channel->closed || closed_ || connects_ != stream ||
+               !connection_;
+      });
     }
     return channel;
   }
@@ -8868,6 +8886,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     std::lock_guard<std::mutex> lock(mutex_);
     if (channel.closed) return;
     channel.closed = true;
+    watch_settled_.notify_all();
     watches_.forget(channel);
     if (!channel.errored && connection_ && channel.stream == connects_) {
       send_encoded_locked(protocol::WatchClose{channel.id});
@@ -8940,6 +8959,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       if (connection_.get() != connection) return;
       connection_.reset();
       ++disconnects_;
+      watch_settled_.notify_all();
       snapshots_.lose_all();
       if (options_.retry) {
         lost_snapshot_reads = take_requests_locked([](const Pending& pending) { return pending.at != nullptr; });
@@ -8993,6 +9013,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       fail_iterators_locked(Error(codes::database_not_open, "Aborted on database close()"));
       iterators_.clear();
       watches_.close_all();
+      watch_settled_.notify_all();
       snapshots_.clear();
       connection = std::move(connection_);
     }
@@ -9265,6 +9286,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       reason = negotiation_.unavailable_reason();
       refused = take_requests_locked([](const Pending& pending) { return pending.extension; });
       refused_watches = watches_.fail([](const WatchChannel&) { return true; });
+      watch_settled_.notify_all();
     }
     for (auto& done : refused) done(local_failure(codes::not_supported, reason));
     tell(refused_watches, Error(codes::not_supported, reason));
@@ -9383,6 +9405,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     watch->started = true;
     watch->seq.store(started.seq, std::memory_order_release);
     watch->seq_known = true;
+    watch_settled_.notify_all();
   }
 
   // Each commit goes to the callback in order, here on the stream's thread
@@ -9428,6 +9451,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
       watch = watches_.find(error.id);
       if (!watch || watch->closed || watch->errored || watch->stream != connects_) return;
       watch->errored = true;
+      watch_settled_.notify_all();
     }
     tell({watch}, Error(error.error, watch_error_message(error.error, watch->seq.load(std::memory_order_acquire))));
   }
@@ -9443,6 +9467,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   std::map<uint32_t, std::shared_ptr<IteratorChannel>> iterators_;
   SnapshotTable snapshots_;
   WatchTable watches_;
+  std::condition_variable watch_settled_;  // a watch started, failed or lost its stream
   std::function<void()> flush_listener_;
   std::shared_ptr<FrameObserver> observer_;
   uint64_t connects_ = 0;
@@ -9458,6 +9483,11 @@ inline void GuestConnection::receive(const char* data, size_t size) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!failure_.empty()) return;
   }
+  struct Delivering {
+    const GuestCore* previous = detail::delivering_core();
+    explicit Delivering(const GuestCore* core) { detail::delivering_core() = core; }
+    ~Delivering() { detail::delivering_core() = previous; }
+  } delivering(core_.get());
   try {
     decoder_.feed(data, size, [this](std::string_view payload) {
       core_->observe(FrameDirection::in, payload);
@@ -9867,7 +9897,10 @@ class Guest final : public Database {
   }
 
   // The host's change feed over the range: the callback runs on the stream's
-  // thread. With retry, a new stream resumes after the last commit delivered.
+  // thread. Returns once the host started it (a round trip), so that seq()
+  // is where to resume from; the host's refusals (LEVEL_WATCH_TOO_OLD, ...)
+  // go to the callback. With retry, a new stream resumes after the last
+  // commit delivered.
   std::unique_ptr<Watch> do_watch(const WatchOptions& options, WatchCallback callback) override {
     if (forward_) return forward_->watch(options, std::move(callback));
     protocol::WatchRange range{options.gt, options.gte, options.lt, options.lte};
