@@ -7,7 +7,9 @@
 // final content. Deliveries may come on another thread (a guest's) and after
 // the write returned, so tests wait for a last, known write to arrive.
 #include <atomic>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "contract.hpp"
 
@@ -466,6 +468,15 @@ TYPED_TEST(Watches, ACallbackMayCloseItsOwnWatch) {
   db.put("a", "1");
   db.put("b", "2");
   ASSERT_TRUE(witness.wait_for_put("b"));
+  // A remote host may send the witness both commits before this watch's
+  // first frame: wait (bounded) for its first call, then for one more
+  // commit to pass the witness, which a watch still open would get too.
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (calls.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  db.put("c", "3");
+  ASSERT_TRUE(witness.wait_for_put("c"));
   EXPECT_EQ(calls.load(), 1);
   std::lock_guard<std::mutex> lock(mutex);
   watch.reset();
