@@ -37,6 +37,8 @@
 //   src/many_level/host/host.hpp
 //   src/many_level/host/host_context.hpp
 //   src/many_level/host/host_options.hpp
+//   src/many_level/host/access.hpp
+//   src/many_level/host/sha256.hpp
 //   src/many_level/host/host_session.hpp
 //   src/many_level/host/host_iterator.hpp
 //   src/many_level/host/host_snapshots.hpp
@@ -137,6 +139,12 @@ inline constexpr const char* snapshot_not_open = "LEVEL_SNAPSHOT_NOT_OPEN";
 inline constexpr const char* watch_too_old = "LEVEL_WATCH_TOO_OLD";
 // This project's: a per-connection limit of the host (snapshots, watches).
 inline constexpr const char* limit_reached = "LEVEL_LIMIT_REACHED";
+// This project's: the host authenticates and this guest presented no token
+// it accepts (or none, where anonymous guests are not let in).
+inline constexpr const char* unauthenticated = "LEVEL_UNAUTHENTICATED";
+// This project's: the guest's grant does not allow this (host statistics for
+// a guest confined to a sublevel).
+inline constexpr const char* access_denied = "LEVEL_ACCESS_DENIED";
 }  // namespace codes
 
 // Every failure the library reports is an Error with a LEVEL_* code and a
@@ -2295,18 +2303,25 @@ class Sublevel final : public Database {
   // an upper bound, exactly as in abstract-level.
   Sublevel(Database& parent, std::string_view name, const SublevelOptions& options = {})
       : Database(parent.supports(), DatabaseOptions(options.key_encoding, options.value_encoding)),
-        parent_(parent) {
+        parent_(parent), prefix_(prefix_of(name, options.separator)) {
+    const char reserved = static_cast<char>(options.separator + 1);
+    upper_bound_ = prefix_.substr(0, prefix_.size() - 1) + reserved;
+  }
+
+  // The prefix a sublevel named `name` has, e.g. "!b!" for "b" or "!b!"; throws
+  // LEVEL_INVALID_PREFIX for a name the constructor refuses (so that a name
+  // read from a file can be checked before any sublevel is made).
+  static std::string prefix_of(std::string_view name, char separator = '!') {
     std::string trimmed(name);
-    while (!trimmed.empty() && trimmed.front() == options.separator) trimmed.erase(0, 1);
-    while (!trimmed.empty() && trimmed.back() == options.separator) trimmed.pop_back();
-    const int reserved = static_cast<unsigned char>(options.separator) + 1;
+    while (!trimmed.empty() && trimmed.front() == separator) trimmed.erase(0, 1);
+    while (!trimmed.empty() && trimmed.back() == separator) trimmed.pop_back();
+    const int reserved = static_cast<unsigned char>(separator) + 1;
     for (unsigned char c : trimmed) {
       if (c <= reserved || c >= 127) {
         throw Error("LEVEL_INVALID_PREFIX", "Prefix must use bytes > " + std::to_string(reserved) + " < 127");
       }
     }
-    prefix_ = options.separator + trimmed + options.separator;
-    upper_bound_ = prefix_.substr(0, prefix_.size() - 1) + static_cast<char>(reserved);
+    return separator + trimmed + separator;
   }
 
   ~Sublevel() override {
@@ -3042,7 +3057,7 @@ struct Hello {
   static constexpr GuestTag tag = GuestTag::hello;
   std::uint32_t version = 0;
   std::vector<std::string> features;    // what the guest would like to use
-  std::optional<std::string> token;     // reserved for authentication
+  std::optional<std::string> token;     // for a host that authenticates (access.hpp)
 };
 
 // has / hasMany without values: answered by HasCallback.
@@ -3161,6 +3176,10 @@ struct HelloReply {
   std::vector<std::string> features;  // what this host offers (of those asked, or all)
   std::uint64_t seq = 0;              // the database's commit sequence now
   std::optional<std::string> error;   // a LEVEL_* code: the hello was refused
+  // When the host authenticates: the guest's grant, "read-only" or
+  // "read-write", and whether it is confined to a subtree (not which).
+  std::optional<std::string> grant;
+  bool confined = false;
 };
 
 struct HasCallback {
@@ -3770,7 +3789,7 @@ MANY_LEVEL_WIRE_SCHEMA(WatchAck, f(1, m.id, kRequired); f(2, m.seq, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(WatchClose, f(1, m.id, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(HostStatsRequest, f(1, m.id, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(HelloReply, f(1, m.version, kRequired); f(2, m.features); f(3, m.seq);
-                       f(4, m.error))
+                       f(4, m.error); f(5, m.grant); f(6, m.confined))
 MANY_LEVEL_WIRE_SCHEMA(HasCallback, f(1, m.id, kRequired); f(2, m.error); f(3, m.found))
 MANY_LEVEL_WIRE_SCHEMA(WatchStarted, f(1, m.id, kRequired); f(2, m.seq, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(Commit, f(1, m.seq, kRequired); f(2, m.ops))
@@ -6281,7 +6300,8 @@ MANY_LEVEL_NAMESPACE_END
 // ---- begin src/many_level/host/host_context.hpp ----
 // What the sessions of one host share: when the host started, how many
 // connections it accepted, and which are open, so that any session can
-// answer a HostStatsRequest with the whole host's statistics. Sessions hold
+// answer a HostStatsRequest with the whole host's statistics; and the views
+// of the database that guests confined to a sublevel see. Sessions hold
 // it by shared_ptr rather than a reference to the Host: a statistics job
 // still running on a worker while the Host is destroyed finds it alive.
 
@@ -6372,8 +6392,19 @@ class HostContext {
 
   Database& database() const { return db_; }
 
+  // What a guest confined to sublevel `name` sees as its whole database: one
+  // view per name, made at first use and kept while the host lives (there
+  // are as many as the token file names). Throws LEVEL_INVALID_PREFIX.
+  Database& confined(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& view = confined_[name];
+    if (!view) view = std::make_unique<Sublevel>(db_, name);
+    return *view;
+  }
+
  private:
   Database& db_;
+  std::map<std::string, std::unique_ptr<Sublevel>> confined_;
   const std::chrono::steady_clock::time_point started_;
   std::atomic<uint64_t> connections_total_{0};
   mutable std::mutex mutex_;
@@ -6387,11 +6418,333 @@ MANY_LEVEL_NAMESPACE_END
 // hurting the host or the others. The reference host has readonly and the
 // three hooks; the limits are ours.
 
+// ---- begin src/many_level/host/access.hpp ----
+// Who may use a host, and how much of it: tokens and grants (docs/SECURITY.md).
+//
+// A guest presents a token in its Hello (the extension's first frame). The
+// host keeps only SHA-256 hashes of tokens, each with a grant: read-write or
+// read-only, and optionally a sublevel name the guest is confined to (it sees
+// that subtree as its whole database, as a sublevel does). A guest that says
+// no Hello (a Node many-level guest) or no token gets the listener's
+// anonymous grant, if it has one; else it is refused, and so is a wrong token.
+//
+// The token file (`many-level serve --auth FILE`), one grant per line:
+//
+//   # SHA-256 of the token (hex)                                    grant      confined to
+//   9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 read-write
+//   60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 read-only  reports
+//
+// `many-level token create` makes a token and prints its line.
+
+#include <fstream>
+#include <sstream>
+
+// ---- begin src/many_level/host/sha256.hpp ----
+// SHA-256 (FIPS 180-4), for the host's token file: tokens are stored as their
+// hashes, never in plain. Here rather than from OpenSSL so that tokens work in
+// a build without it (a unix socket needs no TLS to want authentication).
+
+#include <array>
+
+MANY_LEVEL_NAMESPACE_BEGIN
+namespace detail {
+
+class Sha256 {
+ public:
+  using Digest = std::array<uint8_t, 32>;
+
+  static Digest digest(std::string_view data) {
+    Sha256 hash;
+    hash.update(data);
+    return hash.finish();
+  }
+
+  static std::string hex(std::string_view data) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (uint8_t byte : digest(data)) {
+      out += digits[byte >> 4];
+      out += digits[byte & 15];
+    }
+    return out;
+  }
+
+  void update(std::string_view data) {
+    for (unsigned char c : data) {
+      block_[block_size_++] = c;
+      if (block_size_ == 64) {
+        compress();
+        block_size_ = 0;
+      }
+    }
+    length_ += data.size();
+  }
+
+  Digest finish() {
+    const uint64_t bits = length_ * 8;
+    block_[block_size_++] = 0x80;
+    if (block_size_ > 56) {
+      while (block_size_ < 64) block_[block_size_++] = 0;
+      compress();
+      block_size_ = 0;
+    }
+    while (block_size_ < 56) block_[block_size_++] = 0;
+    for (int i = 7; i >= 0; --i) block_[block_size_++] = static_cast<uint8_t>(bits >> (i * 8));
+    compress();
+    Digest out{};
+    for (int i = 0; i < 8; ++i) {
+      for (int j = 0; j < 4; ++j) out[i * 4 + j] = static_cast<uint8_t>(state_[i] >> (24 - j * 8));
+    }
+    return out;
+  }
+
+ private:
+  static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+  void compress() {
+    static constexpr uint32_t k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+    uint32_t w[64];
+    for (int i = 0; i < 16; ++i) {
+      w[i] = (uint32_t{block_[i * 4]} << 24) | (uint32_t{block_[i * 4 + 1]} << 16) |
+             (uint32_t{block_[i * 4 + 2]} << 8) | uint32_t{block_[i * 4 + 3]};
+    }
+    for (int i = 16; i < 64; ++i) {
+      uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
+    uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
+    for (int i = 0; i < 64; ++i) {
+      uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
+      uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    state_[0] += a;
+    state_[1] += b;
+    state_[2] += c;
+    state_[3] += d;
+    state_[4] += e;
+    state_[5] += f;
+    state_[6] += g;
+    state_[7] += h;
+  }
+
+  uint32_t state_[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  uint8_t block_[64] = {};
+  size_t block_size_ = 0;
+  uint64_t length_ = 0;
+};
+
+}  // namespace detail
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/sha256.hpp ----
+
+MANY_LEVEL_NAMESPACE_BEGIN
+
+// What one guest may do.
+struct Grant {
+  bool read_only = false;
+  // The sublevel name the guest is confined to; empty: the whole database.
+  std::string prefix;
+
+  static Grant read_write_all() { return {}; }
+  static Grant read_only_all() { return {true, {}}; }
+
+  // "read-only" or "read-write": the word the token file and the CLI use.
+  const char* access() const { return read_only ? "read-only" : "read-write"; }
+
+  // For messages: "read-only", "read-write, confined to sublevel 'a'".
+  std::string describe() const {
+    std::string out = access();
+    if (!prefix.empty()) out += ", confined to sublevel '" + prefix + "'";
+    return out;
+  }
+
+  // "read-only" / "read-write"; nullopt for anything else.
+  static std::optional<Grant> parse_access(std::string_view word) {
+    if (word == "read-only") return read_only_all();
+    if (word == "read-write") return read_write_all();
+    return std::nullopt;
+  }
+
+  bool operator==(const Grant& other) const { return read_only == other.read_only && prefix == other.prefix; }
+};
+
+// The SHA-256 of a token, in lower-case hex: what the token file holds.
+inline std::string token_hash(std::string_view token) { return detail::Sha256::hex(token); }
+
+// A new token: 32 bytes from the kernel's random source, in hex.
+inline std::string generate_token() {
+  unsigned char bytes[32];
+  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(codes::io_error, std::string("cannot open /dev/urandom: ") + std::strerror(errno));
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = ::read(fd, bytes + got, sizeof bytes - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      throw Error(codes::io_error, "cannot read /dev/urandom");
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  static const char digits[] = "0123456789abcdef";
+  std::string token;
+  for (unsigned char byte : bytes) {
+    token += digits[byte >> 4];
+    token += digits[byte & 15];
+  }
+  return token;
+}
+
+// The token file's line for a token's hash and its grant.
+inline std::string token_file_line(std::string_view hash, const Grant& grant) {
+  std::string line = std::string(hash) + " " + grant.access();
+  if (!grant.prefix.empty()) line += " " + grant.prefix;
+  return line;
+}
+
+// Token hashes and their grants.
+class TokenTable {
+ public:
+  // Adds a grant for the token whose SHA-256 is `hash` (64 hex digits).
+  void add_hash(std::string_view hash, Grant grant) {
+    std::string lower;
+    for (char c : hash) lower += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    if (!is_hash(lower)) throw Error(codes::invalid_argument, "a token hash is 64 hex digits (SHA-256)");
+    if (!grant.prefix.empty()) Sublevel::prefix_of(grant.prefix);  // LEVEL_INVALID_PREFIX now, not at connect
+    entries_.push_back({std::move(lower), std::move(grant)});
+  }
+
+  void add_token(std::string_view token, Grant grant) { add_hash(token_hash(token), std::move(grant)); }
+
+  // The grant of `token`, if any. Every entry is compared, each in constant
+  // time, so the time taken says nothing of which hash came close.
+  std::optional<Grant> grant_for(std::string_view token) const {
+    const std::string hash = token_hash(token);
+    const Entry* found = nullptr;
+    for (const auto& entry : entries_) {
+      unsigned char difference = 0;
+      for (size_t i = 0; i < hash.size(); ++i) difference |= static_cast<unsigned char>(hash[i] ^ entry.hash[i]);
+      if (difference == 0 && !found) found = &entry;
+    }
+    if (!found) return std::nullopt;
+    return found->grant;
+  }
+
+  size_t size() const { return entries_.size(); }
+
+  // A token file's text; `source` names it in errors ("FILE:LINE: ...").
+  static TokenTable parse(std::string_view text, const std::string& source = "token file") {
+    TokenTable table;
+    std::istringstream lines{std::string(text)};
+    std::string line;
+    for (int number = 1; std::getline(lines, line); ++number) {
+      auto where = source + ":" + std::to_string(number) + ": ";
+      if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+      std::istringstream words(line);
+      std::vector<std::string> fields;
+      for (std::string word; words >> word;) fields.push_back(word);
+      if (fields.empty()) continue;
+      if (fields.size() < 2 || fields.size() > 3) {
+        throw Error(codes::invalid_argument, where + "expected 'HASH read-only|read-write [SUBLEVEL]'");
+      }
+      auto grant = Grant::parse_access(fields[1]);
+      if (!grant) throw Error(codes::invalid_argument, where + "the grant is read-only or read-write, not '" + fields[1] + "'");
+      if (fields.size() == 3) grant->prefix = fields[2];
+      try {
+        table.add_hash(fields[0], *grant);
+      } catch (const Error& e) {
+        throw Error(e.code(), where + e.message());
+      }
+    }
+    return table;
+  }
+
+  // Reads a token file. Refuses one that others than its owner may write:
+  // it says who may use the database. (Others may read it: it holds hashes.)
+  static TokenTable load(const std::string& path) {
+    struct stat status {};
+    if (::stat(path.c_str(), &status) == 0 && (status.st_mode & (S_IWGRP | S_IWOTH))) {
+      throw Error(codes::invalid_argument, "the token file " + path + " may be written by others than its owner (chmod go-w)");
+    }
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error(codes::io_error, "cannot read the token file " + path + ": " + std::strerror(errno));
+    std::ostringstream text;
+    text << file.rdbuf();
+    return parse(text.str(), path);
+  }
+
+ private:
+  struct Entry {
+    std::string hash;
+    Grant grant;
+  };
+
+  static bool is_hash(const std::string& text) {
+    if (text.size() != 64) return false;
+    for (char c : text) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+  }
+
+  std::vector<Entry> entries_;
+};
+
+// Who may use a listener (or a whole host, as HostOptions::access).
+struct HostAccess {
+  // The tokens it accepts; none: it does not authenticate, and every guest
+  // gets `anonymous`.
+  std::shared_ptr<const TokenTable> tokens;
+  // What a guest without a token gets (a Node guest cannot send one); none:
+  // such a guest is refused.
+  std::optional<Grant> anonymous = Grant::read_write_all();
+
+  // Everyone may do everything: a host without authentication, as today.
+  static HostAccess open() { return {}; }
+
+  // Tokens only; `anonymous` lets guests without one in with that grant.
+  static HostAccess with_tokens(std::shared_ptr<const TokenTable> tokens, std::optional<Grant> anonymous = std::nullopt) {
+    HostAccess access;
+    access.tokens = std::move(tokens);
+    access.anonymous = std::move(anonymous);
+    return access;
+  }
+
+  bool authenticates() const { return tokens != nullptr; }
+};
+
+MANY_LEVEL_NAMESPACE_END
+// ---- end src/many_level/host/access.hpp ----
+
 MANY_LEVEL_NAMESPACE_BEGIN
 
 struct HostOptions {
   // Refuse put, del, batch and clear with LEVEL_READONLY.
   bool readonly = false;
+
+  // Who may connect and what each may do (tokens and grants, access.hpp);
+  // open to everyone by default. Host::create_session takes one per listener.
+  HostAccess access = HostAccess::open();
 
   // Hooks run before an operation reaches the database; one that throws
   // rejects the operation, and the guest gets the thrown Error's LEVEL_* code
@@ -6467,6 +6820,12 @@ MANY_LEVEL_NAMESPACE_END
 // extension frames are ignored, as the Node reference would, so a Node guest
 // sees nothing new. has and snapshots run in request order with the rest;
 // watches are pumped from the database's change feed on the worker pool.
+//
+// Access (access.hpp) is decided at the stream's first frame: a Hello's
+// token, or the listener's anonymous grant for a guest without one. A guest
+// refused there gets LEVEL_UNAUTHENTICATED for every request and no data; a
+// confined one works on a sublevel of the database, which no range, seek or
+// clear can leave.
 
 #include <iterator>
 
@@ -7097,14 +7456,16 @@ class HostSession final : public Session,
   // The database, options and pool must outlive the session's work; Host
   // guarantees that by ending its sessions before it goes. `context` is what
   // the host's sessions share (statistics); `identity` names this one in them.
+  // `access` is the listener's (HostOptions::access unless the host was told otherwise).
   HostSession(Database& db, const HostOptions& options, WorkerPool& pool, std::shared_ptr<HostContext> context,
-              HostConnectionIdentity identity)
-      : db_(db), options_(options), pool_(pool), context_(std::move(context)), identity_(std::move(identity)),
-        decoder_(options.max_frame_length), output_(options.output_high_water), snapshots_(options.max_snapshots) {}
+              HostConnectionIdentity identity, HostAccess access)
+      : db_(&db), options_(options), pool_(pool), context_(std::move(context)), identity_(std::move(identity)),
+        access_(std::move(access)), decoder_(options.max_frame_length), output_(options.output_high_water),
+        snapshots_(options.max_snapshots) {}
 
   // A session outside any Host: its statistics list no connections.
   HostSession(Database& db, const HostOptions& options, WorkerPool& pool)
-      : HostSession(db, options, pool, std::make_shared<HostContext>(db), {}) {}
+      : HostSession(db, options, pool, std::make_shared<HostContext>(db), {}, options.access) {}
 
   void receive(const char* data, size_t size) override {
     {
@@ -7241,6 +7602,10 @@ class HostSession final : public Session,
     }
     if (status != protocol::DecodeStatus::ok) return;
     ++frames_in_;
+    if (admission_ == Admission::waiting) {
+      const auto* hello = std::get_if<protocol::Hello>(&message);
+      admit(hello ? hello->token : std::nullopt, hello != nullptr);
+    }
     bool start_drain = std::visit([&](auto& m) { return dispatch(lock, std::move(m)); }, message);
     if (start_drain) {
       // Submitted once the lock is released: a worker that wakes at once
@@ -7258,6 +7623,8 @@ class HostSession final : public Session,
     if constexpr (std::is_same_v<T, protocol::Hello>) {
       on_hello(message);
       return false;
+    } else if (admission_ == Admission::refused) {
+      return refuse(message);
     } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
       if (!extended_) return false;  // as the reference does with a tag it does not know
       return dispatch_extension(std::forward<M>(message));
@@ -7274,7 +7641,7 @@ class HostSession final : public Session,
       ++requests_;
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
-        if (options_.readonly) {
+        if (read_only_) {
           send(protocol::Callback{message.id, std::string(codes::readonly), std::nullopt});
           return false;
         }
@@ -7311,7 +7678,12 @@ class HostSession final : public Session,
       return false;
     } else if constexpr (std::is_same_v<T, protocol::HostStatsRequest>) {
       ++requests_;
-      answer_host_stats(message.id);
+      if (confined_) {
+        // The statistics name the other connections and the database file.
+        send(protocol::HostStatsReply{message.id, std::string(codes::access_denied), std::nullopt});
+      } else {
+        answer_host_stats(message.id);
+      }
       return false;
     } else {
       // has, snapshot and snapshot release: in request order.
@@ -7329,18 +7701,82 @@ class HostSession final : public Session,
     return true;
   }
 
+  // ---- access (I/O thread, lock held) -----------------------------------------
+
+  // Decides at the stream's first frame what this guest may do: with the
+  // token of its Hello, or as a guest without one (said no Hello: a Node
+  // guest, or a Hello without a token). A wrong token is refused, not let in
+  // as anonymous: its user meant to authenticate and should hear it failed.
+  void admit(const std::optional<std::string>& token, bool said_hello) {
+    std::optional<Grant> grant;
+    const bool has_token = token && !token->empty();
+    if (access_.authenticates() && has_token) {
+      grant = access_.tokens->grant_for(*token);
+    } else {
+      grant = access_.anonymous;
+    }
+    if (grant && !grant->prefix.empty()) {
+      try {
+        db_ = &context_->confined(grant->prefix);
+        confined_ = true;
+      } catch (const std::exception& e) {
+        log("refusing a guest on " + identity_.address + ": its grant's sublevel: " + e.what());
+        grant.reset();
+      }
+    }
+    if (!grant) {
+      admission_ = Admission::refused;
+      log(std::string("refusing a guest") + (identity_.address.empty() ? "" : " on " + identity_.address) + ": " +
+          (has_token ? "its token is not accepted"
+                     : said_hello ? "it presented no token" : "it said no hello with a token (a Node guest?)"));
+      return;
+    }
+    admission_ = Admission::admitted;
+    read_only_ = options_.readonly || grant->read_only;
+  }
+
+  // A request of a refused guest: answered with LEVEL_UNAUTHENTICATED and no
+  // data. Its replies are paced by the output buffer like any others.
+  template <typename T>
+  bool refuse(const T& message) {
+    const std::string code = codes::unauthenticated;
+    if constexpr (std::is_same_v<T, protocol::GetManyRequest>) {
+      ++requests_;
+      send(protocol::GetManyCallback{message.id, code, {}});
+    } else if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
+      ++requests_;
+      send(protocol::IteratorError{message.id, message.seq, code});
+    } else if constexpr (std::is_same_v<T, protocol::GetRequest> || std::is_same_v<T, protocol::PutRequest> ||
+                         std::is_same_v<T, protocol::DelRequest> || std::is_same_v<T, protocol::BatchRequest> ||
+                         std::is_same_v<T, protocol::ClearRequest>) {
+      ++requests_;
+      send(protocol::Callback{message.id, code, std::nullopt});
+    }
+    // Iterator acks, seeks and closes name nothing open; extension requests
+    // are ignored as on a stream that did not say Hello.
+    return false;
+  }
+
   // ---- the extension: negotiation and statistics (I/O thread) ----------------
 
   // Answered here, as the frame is decoded, so the reply goes out before any
   // reply to a later frame: the guest tells a C++ host from the reference by
-  // which comes first.
+  // which comes first. A refused guest hears why, and nothing is extended.
   void on_hello(const protocol::Hello&) {
-    extended_ = true;
     protocol::HelloReply reply;
     reply.version = extension_version;
-    reply.features = {feature_has, feature_stats};
-    if (db_.supports().explicit_snapshots) reply.features.push_back(feature_snapshots);
-    auto source = db_.change_source();
+    if (admission_ == Admission::refused) {
+      reply.error = codes::unauthenticated;
+      send(reply);
+      return;
+    }
+    extended_ = true;
+    reply.grant = read_only_ ? "read-only" : "read-write";
+    reply.confined = confined_;
+    reply.features = {feature_has};
+    if (!confined_) reply.features.push_back(feature_stats);
+    if (db().supports().explicit_snapshots) reply.features.push_back(feature_snapshots);
+    auto source = db().change_source();
     if (source) {
       reply.features.push_back(feature_watch);
       reply.seq = source->feed->last_seq();
@@ -7370,7 +7806,7 @@ class HostSession final : public Session,
   HostWatches& watches() {
     if (!watches_) {
       watches_ = std::make_unique<HostWatches>(
-          db_, options_, pool_, mutex_,
+          db(), options_, pool_, mutex_,
           [this](protocol::HostMessage message) { std::visit([this](const auto& m) { send(m); }, message); },
           [this](const std::string& line) { log(line); },
           [weak = weak_from_this()] {
@@ -7460,7 +7896,7 @@ class HostSession final : public Session,
     std::vector<protocol::Callback> replies;
     replies.reserve(ids.size());
     try {
-      auto values = db_.get_many(keys, read_options(snapshot));
+      auto values = db().get_many(keys, read_options(snapshot));
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
           replies.push_back({ids[i], std::nullopt, std::move(values[i])});
@@ -7496,7 +7932,7 @@ class HostSession final : public Session,
     std::optional<std::string> error;
     if (!operations.empty()) {
       try {
-        db_.batch(operations, raw_write);
+        db().batch(operations, raw_write);
       } catch (const std::exception& e) {
         error = wire_error_code(e);
       }
@@ -7573,7 +8009,7 @@ class HostSession final : public Session,
 
   void run(protocol::GetManyRequest& request) {
     try {
-      auto values = db_.get_many(request.keys, read_options(request.snapshot));
+      auto values = db().get_many(request.keys, read_options(request.snapshot));
       send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
     } catch (const std::exception& e) {
       // The reference host throws here and its guest waits forever; ours answers.
@@ -7599,7 +8035,7 @@ class HostSession final : public Session,
     } else {
       error = optional_error(guarded([&] {
         if (options_.preclear) options_.preclear(options);
-        db_.clear(options);
+        db().clear(options);
       }));
     }
     send(protocol::Callback{request.id, error, std::nullopt});
@@ -7609,7 +8045,7 @@ class HostSession final : public Session,
     protocol::HasCallback reply;
     reply.id = request.id;
     try {
-      auto found = db_.has_many(request.keys, read_options(request.snapshot));
+      auto found = db().has_many(request.keys, read_options(request.snapshot));
       reply.found.reserve(found.size());
       for (bool present : found) reply.found.push_back(present ? '\1' : '\0');
     } catch (const std::exception& e) {
@@ -7621,7 +8057,7 @@ class HostSession final : public Session,
   // In request order: the snapshot sees every write the guest sent before it.
   void run(protocol::SnapshotRequest& request) {
     std::string why;
-    std::string error = snapshots_.open(request.snapshot, db_, why);
+    std::string error = snapshots_.open(request.snapshot, db(), why);
     if (!error.empty() && !why.empty()) {
       log("refusing snapshot " + std::to_string(request.snapshot) + " (" + error + "): " + why);
     }
@@ -7644,7 +8080,7 @@ class HostSession final : public Session,
     std::string error;
     try {
       iterator->snapshot = read_options(request.snapshot).snapshot;
-      created = db_.iterator(iterator_options(*iterator, request.seek ? std::nullopt : request.bookmark));
+      created = db().iterator(iterator_options(*iterator, request.seek ? std::nullopt : request.bookmark));
     } catch (const std::exception& e) {
       error = wire_error_code(e);
     }
@@ -7767,7 +8203,7 @@ class HostSession final : public Session,
     try {
       if (iterator->narrowed) {
         // The range was cut at a bookmark; a seek may go anywhere in the whole range.
-        iterator->iterator = db_.iterator(iterator_options(*iterator, std::nullopt));
+        iterator->iterator = db().iterator(iterator_options(*iterator, std::nullopt));
         iterator->narrowed = false;
       }
       iterator->iterator->seek(target);
@@ -7910,11 +8346,16 @@ class HostSession final : public Session,
   }
 
 
-  Database& db_;
+  // The database this guest works on: the host's, or the sublevel its grant
+  // confines it to. Set once, at admission, before any request is queued.
+  Database& db() const { return *db_; }
+
+  Database* db_;
   const HostOptions& options_;
   WorkerPool& pool_;
   const std::shared_ptr<HostContext> context_;
   const HostConnectionIdentity identity_;
+  const HostAccess access_;
   protocol::FrameDecoder decoder_;  // used by the transport's thread only
   OutputBuffer output_;
   HostSnapshots snapshots_;  // has its own lock
@@ -7929,6 +8370,11 @@ class HostSession final : public Session,
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   bool extended_ = false;  // the guest said Hello
+  // What the first frame decided (admit()); lock held.
+  enum class Admission { waiting, admitted, refused };
+  Admission admission_ = Admission::waiting;
+  bool read_only_ = false;  // HostOptions::readonly, or the guest's grant
+  bool confined_ = false;   // the grant confines it to a sublevel
   std::unique_ptr<HostWatches> watches_;  // from the first WatchRequest; uses mutex_
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};
@@ -7964,7 +8410,14 @@ class Host {
   // a transport; it ends when the stream does. `address` names the peer in
   // the host's statistics, e.g. an EventLoop's ConnectionInfo::peer.
   std::shared_ptr<HostSession> create_session(std::string address = {}) {
-    auto session = std::make_shared<HostSession>(db_, options_, pool_, context_, context_->accept(std::move(address)));
+    return create_session(std::move(address), options_.access);
+  }
+
+  // The same with the access of one listener instead of HostOptions::access:
+  // say, tokens on a TCP port and anonymous guests on a unix socket.
+  std::shared_ptr<HostSession> create_session(std::string address, HostAccess access) {
+    auto session = std::make_shared<HostSession>(db_, options_, pool_, context_, context_->accept(std::move(address)),
+                                                 std::move(access));
     context_->add(session);
     return session;
   }
@@ -7975,6 +8428,11 @@ class Host {
   template <class Connection, class = decltype(std::string(std::declval<const Connection&>().peer))>
   std::shared_ptr<HostSession> create_session(const Connection& connection) {
     return create_session(std::string(connection.peer));
+  }
+
+  template <class Connection, class = decltype(std::string(std::declval<const Connection&>().peer))>
+  std::shared_ptr<HostSession> create_session(const Connection& connection, HostAccess access) {
+    return create_session(std::string(connection.peer), std::move(access));
   }
 
   // The sessions that are still alive, for introspection.
@@ -8090,6 +8548,12 @@ struct GuestOptions {
   // as the reference guest (snapshot(), watch() and host_stats() then fail
   // with LEVEL_NOT_SUPPORTED).
   bool extension = true;
+
+  // The token a host that authenticates asks for (docs/SECURITY.md), sent in
+  // the Hello of every stream; needs the extension. Read it from a file or
+  // the environment (the many-level program: --token-file, MANY_LEVEL_TOKEN),
+  // never from a command line, which other users of the machine can see.
+  std::optional<std::string> token;
 };
 
 MANY_LEVEL_NAMESPACE_END
@@ -8492,15 +8956,19 @@ class Negotiation {
     set(enabled_ ? HostExtension::unknown : HostExtension::unavailable);
     features_.clear();
     refused_.clear();
+    grant_.clear();
+    confined_ = false;
     probed_ = false;
     probe_.reset();
   }
 
-  // The first frame of every stream (only when enabled).
-  static protocol::Hello hello() {
+  // The first frame of every stream (only when enabled), with the guest's
+  // token for a host that authenticates.
+  static protocol::Hello hello(std::optional<std::string> token = std::nullopt) {
     protocol::Hello hello;
     hello.version = version;
     hello.features = {features::has, features::snapshots, features::watch, features::stats};
+    hello.token = std::move(token);
     return hello;
   }
 
@@ -8514,8 +8982,30 @@ class Negotiation {
       return true;
     }
     features_ = reply.features;
+    grant_ = reply.grant.value_or("");
+    confined_ = reply.confined;
     set(HostExtension::available);
     return true;
+  }
+
+  // What the host's HelloReply said this guest may do: "read-only",
+  // "read-write", or "" (a host that did not say: a Node host, or none yet).
+  const std::string& grant() const { return grant_; }
+
+  // A message that says why the host refused a request with `code`, from
+  // what it said in its HelloReply; "" when there is nothing to add.
+  std::string explain(std::string_view code) const {
+    if (code == codes::readonly && grant_ == "read-only") {
+      return "this guest's grant on the host is read-only: nothing was written";
+    }
+    if (code == codes::unauthenticated) {
+      return "the host requires a token it accepts (GuestOptions::token; many-level: --token-file or "
+             "MANY_LEVEL_TOKEN) and refused this guest";
+    }
+    if (code == codes::access_denied) {
+      return std::string("this guest's grant does not allow it") + (confined_ ? " (it is confined to a sublevel)" : "");
+    }
+    return {};
   }
 
   // A base reply; true when it settled the stream: no HelloReply came
@@ -8588,6 +9078,8 @@ class Negotiation {
   std::atomic<HostExtension> state_;
   std::vector<std::string> features_;
   std::string refused_;  // HelloReply.error
+  std::string grant_;    // HelloReply.grant
+  bool confined_ = false;
   bool probed_ = false;  // the probe went out on this stream
   std::optional<uint32_t> probe_;  // its request id, until answered
 };
@@ -8900,6 +9392,11 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     return negotiation_.features();
   }
 
+  std::string host_grant() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return negotiation_.grant();
+  }
+
   // ---- streams -------------------------------------------------------------
 
   // Attaches a new stream (many-level's createRpcStream / connect) and sends
@@ -8915,7 +9412,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     ++connects_;
     negotiation_.begin_stream();
     // First, so that a C++ host answers it before any other reply.
-    if (negotiation_.enabled()) send_encoded_locked(Negotiation::hello(), SendMode::queued);
+    if (negotiation_.enabled()) send_encoded_locked(Negotiation::hello(options_.token), SendMode::queued);
     bool extension_sent = false;
     for (auto& [id, pending] : requests_) {
       if (!pending.frame.empty()) {
@@ -9311,6 +9808,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
           reply.snapshot = opens;
         }
       }
+      if (reply.error && reply.message.empty()) reply.message = negotiation_.explain(*reply.error);
       done = std::move(found->second.done);
       requests_.erase(found);
       flushed = flushed_callback_locked();
@@ -9366,9 +9864,14 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   void on_reply(protocol::IteratorError& error) {
     auto target = channel(error.id);
     if (!target) return;
+    std::string message;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      message = negotiation_.explain(error.error);
+    }
     std::lock_guard<std::mutex> lock(target->mutex);
     if (target->seq != error.seq) return;
-    target->error = Error(error.error, "iterator failed on the host");
+    target->error = Error(error.error, message.empty() ? "iterator failed on the host" : message);
     target->changed.notify_all();
   }
 
@@ -9681,6 +10184,10 @@ class Guest final : public Database {
   // What the host offered ("has", "snapshots", "watch", "stats"); empty
   // unless host_extension() is available.
   std::vector<std::string> host_features() const { return core_->host_features(); }
+
+  // What a host that speaks the extension grants this guest on this stream:
+  // "read-only" or "read-write"; "" before it answered, or from a Node host.
+  std::string host_grant() const { return core_->host_grant(); }
 
   // The host's statistics (uptime, connections, its database). Fails with
   // LEVEL_NOT_SUPPORTED against a host without the extension (the Node one).

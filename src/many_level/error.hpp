@@ -39,6 +39,12 @@ inline constexpr const char* snapshot_not_open = "LEVEL_SNAPSHOT_NOT_OPEN";
 inline constexpr const char* watch_too_old = "LEVEL_WATCH_TOO_OLD";
 // This project's: a per-connection limit of the host (snapshots, watches).
 inline constexpr const char* limit_reached = "LEVEL_LIMIT_REACHED";
+// This project's: the host authenticates and this guest presented no token
+// it accepts (or none, where anonymous guests are not let in).
+inline constexpr const char* unauthenticated = "LEVEL_UNAUTHENTICATED";
+// This project's: the guest's grant does not allow this (host statistics for
+// a guest confined to a sublevel).
+inline constexpr const char* access_denied = "LEVEL_ACCESS_DENIED";
 }  // namespace codes
 
 // Every failure the library reports is an Error with a LEVEL_* code and a

@@ -36,18 +36,25 @@ class Sublevel final : public Database {
   // an upper bound, exactly as in abstract-level.
   Sublevel(Database& parent, std::string_view name, const SublevelOptions& options = {})
       : Database(parent.supports(), DatabaseOptions(options.key_encoding, options.value_encoding)),
-        parent_(parent) {
+        parent_(parent), prefix_(prefix_of(name, options.separator)) {
+    const char reserved = static_cast<char>(options.separator + 1);
+    upper_bound_ = prefix_.substr(0, prefix_.size() - 1) + reserved;
+  }
+
+  // The prefix a sublevel named `name` has, e.g. "!b!" for "b" or "!b!"; throws
+  // LEVEL_INVALID_PREFIX for a name the constructor refuses (so that a name
+  // read from a file can be checked before any sublevel is made).
+  static std::string prefix_of(std::string_view name, char separator = '!') {
     std::string trimmed(name);
-    while (!trimmed.empty() && trimmed.front() == options.separator) trimmed.erase(0, 1);
-    while (!trimmed.empty() && trimmed.back() == options.separator) trimmed.pop_back();
-    const int reserved = static_cast<unsigned char>(options.separator) + 1;
+    while (!trimmed.empty() && trimmed.front() == separator) trimmed.erase(0, 1);
+    while (!trimmed.empty() && trimmed.back() == separator) trimmed.pop_back();
+    const int reserved = static_cast<unsigned char>(separator) + 1;
     for (unsigned char c : trimmed) {
       if (c <= reserved || c >= 127) {
         throw Error("LEVEL_INVALID_PREFIX", "Prefix must use bytes > " + std::to_string(reserved) + " < 127");
       }
     }
-    prefix_ = options.separator + trimmed + options.separator;
-    upper_bound_ = prefix_.substr(0, prefix_.size() - 1) + static_cast<char>(reserved);
+    return separator + trimmed + separator;
   }
 
   ~Sublevel() override {

@@ -160,7 +160,11 @@ class ReferencePeer final : public Session {
     reply(proto::GetManyCallback{get_many.id, std::nullopt, db_.get_many(get_many.keys, kRawRead)});
   }
   void answer(const proto::Hello&) {
-    if (refuse_hello_) reply(proto::HelloReply{1, {}, 0, refuse_hello_});
+    if (!refuse_hello_) return;
+    proto::HelloReply refusal;
+    refusal.version = 1;
+    refusal.error = refuse_hello_;
+    reply(refusal);
   }
   template <typename M>
   void answer(const M&) {}  // not needed here, or unknown to the reference

@@ -262,6 +262,9 @@ class Link {
  public:
   Link(Guest& guest, Host& host, PumpOptions options = {})
       : host_session_(host.create_session()), pump_(guest.connect(), host_session_, options) {}
+  // A stream to a listener with its own access (tokens, anonymous grant).
+  Link(Guest& guest, Host& host, HostAccess access, PumpOptions options = {})
+      : host_session_(host.create_session("link", std::move(access))), pump_(guest.connect(), host_session_, options) {}
 
   void cut() { pump_.cut(); }
   Pump& pump() { return pump_; }

@@ -104,6 +104,10 @@ class Guest final : public Database {
   // unless host_extension() is available.
   std::vector<std::string> host_features() const { return core_->host_features(); }
 
+  // What a host that speaks the extension grants this guest on this stream:
+  // "read-only" or "read-write"; "" before it answered, or from a Node host.
+  std::string host_grant() const { return core_->host_grant(); }
+
   // The host's statistics (uptime, connections, its database). Fails with
   // LEVEL_NOT_SUPPORTED against a host without the extension (the Node one).
   HostStats host_stats() { return wait(host_stats_async()); }

@@ -304,6 +304,11 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     return negotiation_.features();
   }
 
+  std::string host_grant() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return negotiation_.grant();
+  }
+
   // ---- streams -------------------------------------------------------------
 
   // Attaches a new stream (many-level's createRpcStream / connect) and sends
@@ -319,7 +324,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     ++connects_;
     negotiation_.begin_stream();
     // First, so that a C++ host answers it before any other reply.
-    if (negotiation_.enabled()) send_encoded_locked(Negotiation::hello(), SendMode::queued);
+    if (negotiation_.enabled()) send_encoded_locked(Negotiation::hello(options_.token), SendMode::queued);
     bool extension_sent = false;
     for (auto& [id, pending] : requests_) {
       if (!pending.frame.empty()) {
@@ -715,6 +720,7 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
           reply.snapshot = opens;
         }
       }
+      if (reply.error && reply.message.empty()) reply.message = negotiation_.explain(*reply.error);
       done = std::move(found->second.done);
       requests_.erase(found);
       flushed = flushed_callback_locked();
@@ -770,9 +776,14 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   void on_reply(protocol::IteratorError& error) {
     auto target = channel(error.id);
     if (!target) return;
+    std::string message;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      message = negotiation_.explain(error.error);
+    }
     std::lock_guard<std::mutex> lock(target->mutex);
     if (target->seq != error.seq) return;
-    target->error = Error(error.error, "iterator failed on the host");
+    target->error = Error(error.error, message.empty() ? "iterator failed on the host" : message);
     target->changed.notify_all();
   }
 

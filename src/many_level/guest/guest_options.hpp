@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string>
 
 #include "../options.hpp"
 #include "../version.hpp"
@@ -25,6 +27,12 @@ struct GuestOptions {
   // as the reference guest (snapshot(), watch() and host_stats() then fail
   // with LEVEL_NOT_SUPPORTED).
   bool extension = true;
+
+  // The token a host that authenticates asks for (docs/SECURITY.md), sent in
+  // the Hello of every stream; needs the extension. Read it from a file or
+  // the environment (the many-level program: --token-file, MANY_LEVEL_TOKEN),
+  // never from a command line, which other users of the machine can see.
+  std::optional<std::string> token;
 };
 
 MANY_LEVEL_NAMESPACE_END

@@ -59,15 +59,19 @@ class Negotiation {
     set(enabled_ ? HostExtension::unknown : HostExtension::unavailable);
     features_.clear();
     refused_.clear();
+    grant_.clear();
+    confined_ = false;
     probed_ = false;
     probe_.reset();
   }
 
-  // The first frame of every stream (only when enabled).
-  static protocol::Hello hello() {
+  // The first frame of every stream (only when enabled), with the guest's
+  // token for a host that authenticates.
+  static protocol::Hello hello(std::optional<std::string> token = std::nullopt) {
     protocol::Hello hello;
     hello.version = version;
     hello.features = {features::has, features::snapshots, features::watch, features::stats};
+    hello.token = std::move(token);
     return hello;
   }
 
@@ -81,8 +85,30 @@ class Negotiation {
       return true;
     }
     features_ = reply.features;
+    grant_ = reply.grant.value_or("");
+    confined_ = reply.confined;
     set(HostExtension::available);
     return true;
+  }
+
+  // What the host's HelloReply said this guest may do: "read-only",
+  // "read-write", or "" (a host that did not say: a Node host, or none yet).
+  const std::string& grant() const { return grant_; }
+
+  // A message that says why the host refused a request with `code`, from
+  // what it said in its HelloReply; "" when there is nothing to add.
+  std::string explain(std::string_view code) const {
+    if (code == codes::readonly && grant_ == "read-only") {
+      return "this guest's grant on the host is read-only: nothing was written";
+    }
+    if (code == codes::unauthenticated) {
+      return "the host requires a token it accepts (GuestOptions::token; many-level: --token-file or "
+             "MANY_LEVEL_TOKEN) and refused this guest";
+    }
+    if (code == codes::access_denied) {
+      return std::string("this guest's grant does not allow it") + (confined_ ? " (it is confined to a sublevel)" : "");
+    }
+    return {};
   }
 
   // A base reply; true when it settled the stream: no HelloReply came
@@ -155,6 +181,8 @@ class Negotiation {
   std::atomic<HostExtension> state_;
   std::vector<std::string> features_;
   std::string refused_;  // HelloReply.error
+  std::string grant_;    // HelloReply.grant
+  bool confined_ = false;
   bool probed_ = false;  // the probe went out on this stream
   std::optional<uint32_t> probe_;  // its request id, until answered
 };

@@ -38,7 +38,14 @@ class Host {
   // a transport; it ends when the stream does. `address` names the peer in
   // the host's statistics, e.g. an EventLoop's ConnectionInfo::peer.
   std::shared_ptr<HostSession> create_session(std::string address = {}) {
-    auto session = std::make_shared<HostSession>(db_, options_, pool_, context_, context_->accept(std::move(address)));
+    return create_session(std::move(address), options_.access);
+  }
+
+  // The same with the access of one listener instead of HostOptions::access:
+  // say, tokens on a TCP port and anonymous guests on a unix socket.
+  std::shared_ptr<HostSession> create_session(std::string address, HostAccess access) {
+    auto session = std::make_shared<HostSession>(db_, options_, pool_, context_, context_->accept(std::move(address)),
+                                                 std::move(access));
     context_->add(session);
     return session;
   }
@@ -49,6 +56,11 @@ class Host {
   template <class Connection, class = decltype(std::string(std::declval<const Connection&>().peer))>
   std::shared_ptr<HostSession> create_session(const Connection& connection) {
     return create_session(std::string(connection.peer));
+  }
+
+  template <class Connection, class = decltype(std::string(std::declval<const Connection&>().peer))>
+  std::shared_ptr<HostSession> create_session(const Connection& connection, HostAccess access) {
+    return create_session(std::string(connection.peer), std::move(access));
   }
 
   // The sessions that are still alive, for introspection.

@@ -1,6 +1,7 @@
 // What the sessions of one host share: when the host started, how many
 // connections it accepted, and which are open, so that any session can
-// answer a HostStatsRequest with the whole host's statistics. Sessions hold
+// answer a HostStatsRequest with the whole host's statistics; and the views
+// of the database that guests confined to a sublevel see. Sessions hold
 // it by shared_ptr rather than a reference to the Host: a statistics job
 // still running on a worker while the Host is destroyed finds it alive.
 #pragma once
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -17,6 +19,7 @@
 
 #include "../database.hpp"
 #include "../host_stats.hpp"
+#include "../sublevel.hpp"
 #include "../version.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
@@ -106,8 +109,19 @@ class HostContext {
 
   Database& database() const { return db_; }
 
+  // What a guest confined to sublevel `name` sees as its whole database: one
+  // view per name, made at first use and kept while the host lives (there
+  // are as many as the token file names). Throws LEVEL_INVALID_PREFIX.
+  Database& confined(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& view = confined_[name];
+    if (!view) view = std::make_unique<Sublevel>(db_, name);
+    return *view;
+  }
+
  private:
   Database& db_;
+  std::map<std::string, std::unique_ptr<Sublevel>> confined_;
   const std::chrono::steady_clock::time_point started_;
   std::atomic<uint64_t> connections_total_{0};
   mutable std::mutex mutex_;

@@ -11,12 +11,17 @@
 #include "../database.hpp"
 #include "../options.hpp"
 #include "../version.hpp"
+#include "access.hpp"
 
 MANY_LEVEL_NAMESPACE_BEGIN
 
 struct HostOptions {
   // Refuse put, del, batch and clear with LEVEL_READONLY.
   bool readonly = false;
+
+  // Who may connect and what each may do (tokens and grants, access.hpp);
+  // open to everyone by default. Host::create_session takes one per listener.
+  HostAccess access = HostAccess::open();
 
   // Hooks run before an operation reaches the database; one that throws
   // rejects the operation, and the guest gets the thrown Error's LEVEL_* code

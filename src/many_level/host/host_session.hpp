@@ -15,6 +15,12 @@
 // extension frames are ignored, as the Node reference would, so a Node guest
 // sees nothing new. has and snapshots run in request order with the rest;
 // watches are pumped from the database's change feed on the worker pool.
+//
+// Access (access.hpp) is decided at the stream's first frame: a Hello's
+// token, or the listener's anonymous grant for a guest without one. A guest
+// refused there gets LEVEL_UNAUTHENTICATED for every request and no data; a
+// confined one works on a sublevel of the database, which no range, seek or
+// clear can leave.
 #pragma once
 
 #include <algorithm>
@@ -82,14 +88,16 @@ class HostSession final : public Session,
   // The database, options and pool must outlive the session's work; Host
   // guarantees that by ending its sessions before it goes. `context` is what
   // the host's sessions share (statistics); `identity` names this one in them.
+  // `access` is the listener's (HostOptions::access unless the host was told otherwise).
   HostSession(Database& db, const HostOptions& options, WorkerPool& pool, std::shared_ptr<HostContext> context,
-              HostConnectionIdentity identity)
-      : db_(db), options_(options), pool_(pool), context_(std::move(context)), identity_(std::move(identity)),
-        decoder_(options.max_frame_length), output_(options.output_high_water), snapshots_(options.max_snapshots) {}
+              HostConnectionIdentity identity, HostAccess access)
+      : db_(&db), options_(options), pool_(pool), context_(std::move(context)), identity_(std::move(identity)),
+        access_(std::move(access)), decoder_(options.max_frame_length), output_(options.output_high_water),
+        snapshots_(options.max_snapshots) {}
 
   // A session outside any Host: its statistics list no connections.
   HostSession(Database& db, const HostOptions& options, WorkerPool& pool)
-      : HostSession(db, options, pool, std::make_shared<HostContext>(db), {}) {}
+      : HostSession(db, options, pool, std::make_shared<HostContext>(db), {}, options.access) {}
 
   void receive(const char* data, size_t size) override {
     {
@@ -226,6 +234,10 @@ class HostSession final : public Session,
     }
     if (status != protocol::DecodeStatus::ok) return;
     ++frames_in_;
+    if (admission_ == Admission::waiting) {
+      const auto* hello = std::get_if<protocol::Hello>(&message);
+      admit(hello ? hello->token : std::nullopt, hello != nullptr);
+    }
     bool start_drain = std::visit([&](auto& m) { return dispatch(lock, std::move(m)); }, message);
     if (start_drain) {
       // Submitted once the lock is released: a worker that wakes at once
@@ -243,6 +255,8 @@ class HostSession final : public Session,
     if constexpr (std::is_same_v<T, protocol::Hello>) {
       on_hello(message);
       return false;
+    } else if (admission_ == Admission::refused) {
+      return refuse(message);
     } else if constexpr (static_cast<unsigned>(T::tag) >= protocol::first_extension_tag) {
       if (!extended_) return false;  // as the reference does with a tag it does not know
       return dispatch_extension(std::forward<M>(message));
@@ -259,7 +273,7 @@ class HostSession final : public Session,
       ++requests_;
       if constexpr (std::is_same_v<T, protocol::PutRequest> || std::is_same_v<T, protocol::DelRequest> ||
                     std::is_same_v<T, protocol::BatchRequest> || std::is_same_v<T, protocol::ClearRequest>) {
-        if (options_.readonly) {
+        if (read_only_) {
           send(protocol::Callback{message.id, std::string(codes::readonly), std::nullopt});
           return false;
         }
@@ -296,7 +310,12 @@ class HostSession final : public Session,
       return false;
     } else if constexpr (std::is_same_v<T, protocol::HostStatsRequest>) {
       ++requests_;
-      answer_host_stats(message.id);
+      if (confined_) {
+        // The statistics name the other connections and the database file.
+        send(protocol::HostStatsReply{message.id, std::string(codes::access_denied), std::nullopt});
+      } else {
+        answer_host_stats(message.id);
+      }
       return false;
     } else {
       // has, snapshot and snapshot release: in request order.
@@ -314,18 +333,82 @@ class HostSession final : public Session,
     return true;
   }
 
+  // ---- access (I/O thread, lock held) -----------------------------------------
+
+  // Decides at the stream's first frame what this guest may do: with the
+  // token of its Hello, or as a guest without one (said no Hello: a Node
+  // guest, or a Hello without a token). A wrong token is refused, not let in
+  // as anonymous: its user meant to authenticate and should hear it failed.
+  void admit(const std::optional<std::string>& token, bool said_hello) {
+    std::optional<Grant> grant;
+    const bool has_token = token && !token->empty();
+    if (access_.authenticates() && has_token) {
+      grant = access_.tokens->grant_for(*token);
+    } else {
+      grant = access_.anonymous;
+    }
+    if (grant && !grant->prefix.empty()) {
+      try {
+        db_ = &context_->confined(grant->prefix);
+        confined_ = true;
+      } catch (const std::exception& e) {
+        log("refusing a guest on " + identity_.address + ": its grant's sublevel: " + e.what());
+        grant.reset();
+      }
+    }
+    if (!grant) {
+      admission_ = Admission::refused;
+      log(std::string("refusing a guest") + (identity_.address.empty() ? "" : " on " + identity_.address) + ": " +
+          (has_token ? "its token is not accepted"
+                     : said_hello ? "it presented no token" : "it said no hello with a token (a Node guest?)"));
+      return;
+    }
+    admission_ = Admission::admitted;
+    read_only_ = options_.readonly || grant->read_only;
+  }
+
+  // A request of a refused guest: answered with LEVEL_UNAUTHENTICATED and no
+  // data. Its replies are paced by the output buffer like any others.
+  template <typename T>
+  bool refuse(const T& message) {
+    const std::string code = codes::unauthenticated;
+    if constexpr (std::is_same_v<T, protocol::GetManyRequest>) {
+      ++requests_;
+      send(protocol::GetManyCallback{message.id, code, {}});
+    } else if constexpr (std::is_same_v<T, protocol::IteratorRequest>) {
+      ++requests_;
+      send(protocol::IteratorError{message.id, message.seq, code});
+    } else if constexpr (std::is_same_v<T, protocol::GetRequest> || std::is_same_v<T, protocol::PutRequest> ||
+                         std::is_same_v<T, protocol::DelRequest> || std::is_same_v<T, protocol::BatchRequest> ||
+                         std::is_same_v<T, protocol::ClearRequest>) {
+      ++requests_;
+      send(protocol::Callback{message.id, code, std::nullopt});
+    }
+    // Iterator acks, seeks and closes name nothing open; extension requests
+    // are ignored as on a stream that did not say Hello.
+    return false;
+  }
+
   // ---- the extension: negotiation and statistics (I/O thread) ----------------
 
   // Answered here, as the frame is decoded, so the reply goes out before any
   // reply to a later frame: the guest tells a C++ host from the reference by
-  // which comes first.
+  // which comes first. A refused guest hears why, and nothing is extended.
   void on_hello(const protocol::Hello&) {
-    extended_ = true;
     protocol::HelloReply reply;
     reply.version = extension_version;
-    reply.features = {feature_has, feature_stats};
-    if (db_.supports().explicit_snapshots) reply.features.push_back(feature_snapshots);
-    auto source = db_.change_source();
+    if (admission_ == Admission::refused) {
+      reply.error = codes::unauthenticated;
+      send(reply);
+      return;
+    }
+    extended_ = true;
+    reply.grant = read_only_ ? "read-only" : "read-write";
+    reply.confined = confined_;
+    reply.features = {feature_has};
+    if (!confined_) reply.features.push_back(feature_stats);
+    if (db().supports().explicit_snapshots) reply.features.push_back(feature_snapshots);
+    auto source = db().change_source();
     if (source) {
       reply.features.push_back(feature_watch);
       reply.seq = source->feed->last_seq();
@@ -355,7 +438,7 @@ class HostSession final : public Session,
   HostWatches& watches() {
     if (!watches_) {
       watches_ = std::make_unique<HostWatches>(
-          db_, options_, pool_, mutex_,
+          db(), options_, pool_, mutex_,
           [this](protocol::HostMessage message) { std::visit([this](const auto& m) { send(m); }, message); },
           [this](const std::string& line) { log(line); },
           [weak = weak_from_this()] {
@@ -445,7 +528,7 @@ class HostSession final : public Session,
     std::vector<protocol::Callback> replies;
     replies.reserve(ids.size());
     try {
-      auto values = db_.get_many(keys, read_options(snapshot));
+      auto values = db().get_many(keys, read_options(snapshot));
       for (size_t i = 0; i < ids.size(); ++i) {
         if (values[i]) {
           replies.push_back({ids[i], std::nullopt, std::move(values[i])});
@@ -481,7 +564,7 @@ class HostSession final : public Session,
     std::optional<std::string> error;
     if (!operations.empty()) {
       try {
-        db_.batch(operations, raw_write);
+        db().batch(operations, raw_write);
       } catch (const std::exception& e) {
         error = wire_error_code(e);
       }
@@ -558,7 +641,7 @@ class HostSession final : public Session,
 
   void run(protocol::GetManyRequest& request) {
     try {
-      auto values = db_.get_many(request.keys, read_options(request.snapshot));
+      auto values = db().get_many(request.keys, read_options(request.snapshot));
       send(protocol::GetManyCallback{request.id, std::nullopt, std::move(values)});
     } catch (const std::exception& e) {
       // The reference host throws here and its guest waits forever; ours answers.
@@ -584,7 +667,7 @@ class HostSession final : public Session,
     } else {
       error = optional_error(guarded([&] {
         if (options_.preclear) options_.preclear(options);
-        db_.clear(options);
+        db().clear(options);
       }));
     }
     send(protocol::Callback{request.id, error, std::nullopt});
@@ -594,7 +677,7 @@ class HostSession final : public Session,
     protocol::HasCallback reply;
     reply.id = request.id;
     try {
-      auto found = db_.has_many(request.keys, read_options(request.snapshot));
+      auto found = db().has_many(request.keys, read_options(request.snapshot));
       reply.found.reserve(found.size());
       for (bool present : found) reply.found.push_back(present ? '\1' : '\0');
     } catch (const std::exception& e) {
@@ -606,7 +689,7 @@ class HostSession final : public Session,
   // In request order: the snapshot sees every write the guest sent before it.
   void run(protocol::SnapshotRequest& request) {
     std::string why;
-    std::string error = snapshots_.open(request.snapshot, db_, why);
+    std::string error = snapshots_.open(request.snapshot, db(), why);
     if (!error.empty() && !why.empty()) {
       log("refusing snapshot " + std::to_string(request.snapshot) + " (" + error + "): " + why);
     }
@@ -629,7 +712,7 @@ class HostSession final : public Session,
     std::string error;
     try {
       iterator->snapshot = read_options(request.snapshot).snapshot;
-      created = db_.iterator(iterator_options(*iterator, request.seek ? std::nullopt : request.bookmark));
+      created = db().iterator(iterator_options(*iterator, request.seek ? std::nullopt : request.bookmark));
     } catch (const std::exception& e) {
       error = wire_error_code(e);
     }
@@ -752,7 +835,7 @@ class HostSession final : public Session,
     try {
       if (iterator->narrowed) {
         // The range was cut at a bookmark; a seek may go anywhere in the whole range.
-        iterator->iterator = db_.iterator(iterator_options(*iterator, std::nullopt));
+        iterator->iterator = db().iterator(iterator_options(*iterator, std::nullopt));
         iterator->narrowed = false;
       }
       iterator->iterator->seek(target);
@@ -895,11 +978,16 @@ class HostSession final : public Session,
   }
 
 
-  Database& db_;
+  // The database this guest works on: the host's, or the sublevel its grant
+  // confines it to. Set once, at admission, before any request is queued.
+  Database& db() const { return *db_; }
+
+  Database* db_;
   const HostOptions& options_;
   WorkerPool& pool_;
   const std::shared_ptr<HostContext> context_;
   const HostConnectionIdentity identity_;
+  const HostAccess access_;
   protocol::FrameDecoder decoder_;  // used by the transport's thread only
   OutputBuffer output_;
   HostSnapshots snapshots_;  // has its own lock
@@ -914,6 +1002,11 @@ class HostSession final : public Session,
   size_t reserved_ = 0;  // output bytes claimed by read-aheads in flight
   std::map<uint32_t, std::shared_ptr<HostIterator>> iterators_;
   bool extended_ = false;  // the guest said Hello
+  // What the first frame decided (admit()); lock held.
+  enum class Admission { waiting, admitted, refused };
+  Admission admission_ = Admission::waiting;
+  bool read_only_ = false;  // HostOptions::readonly, or the guest's grant
+  bool confined_ = false;   // the grant confines it to a sublevel
   std::unique_ptr<HostWatches> watches_;  // from the first WatchRequest; uses mutex_
   std::atomic<uint64_t> frames_in_{0};
   std::atomic<uint64_t> frames_out_{0};

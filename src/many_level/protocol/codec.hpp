@@ -499,7 +499,7 @@ MANY_LEVEL_WIRE_SCHEMA(WatchAck, f(1, m.id, kRequired); f(2, m.seq, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(WatchClose, f(1, m.id, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(HostStatsRequest, f(1, m.id, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(HelloReply, f(1, m.version, kRequired); f(2, m.features); f(3, m.seq);
-                       f(4, m.error))
+                       f(4, m.error); f(5, m.grant); f(6, m.confined))
 MANY_LEVEL_WIRE_SCHEMA(HasCallback, f(1, m.id, kRequired); f(2, m.error); f(3, m.found))
 MANY_LEVEL_WIRE_SCHEMA(WatchStarted, f(1, m.id, kRequired); f(2, m.seq, kRequired))
 MANY_LEVEL_WIRE_SCHEMA(Commit, f(1, m.seq, kRequired); f(2, m.ops))

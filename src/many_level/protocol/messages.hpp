@@ -239,7 +239,7 @@ struct Hello {
   static constexpr GuestTag tag = GuestTag::hello;
   std::uint32_t version = 0;
   std::vector<std::string> features;    // what the guest would like to use
-  std::optional<std::string> token;     // reserved for authentication
+  std::optional<std::string> token;     // for a host that authenticates (access.hpp)
 };
 
 // has / hasMany without values: answered by HasCallback.
@@ -358,6 +358,10 @@ struct HelloReply {
   std::vector<std::string> features;  // what this host offers (of those asked, or all)
   std::uint64_t seq = 0;              // the database's commit sequence now
   std::optional<std::string> error;   // a LEVEL_* code: the hello was refused
+  // When the host authenticates: the guest's grant, "read-only" or
+  // "read-write", and whether it is confined to a subtree (not which).
+  std::optional<std::string> grant;
+  bool confined = false;
 };
 
 struct HasCallback {
