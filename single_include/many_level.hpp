@@ -4290,6 +4290,12 @@ class Session {
   // which is how a session bounds the memory one peer can make it use: the
   // transport asks again whenever output drains or becomes readable.
   virtual bool wants_input() { return output().room() > 0; }
+
+  // Whether the stream carries this session's own bytes yet: a session that
+  // first sets up the stream (TLS: its handshake) says false until that is
+  // done, so that whoever connected it (a Connector) does not call a stream
+  // up that may still be refused. Safe to call from any thread.
+  virtual bool established() const { return true; }
 };
 
 MANY_LEVEL_NAMESPACE_END
@@ -5120,7 +5126,20 @@ class EventLoop {
   // and returns the address actually bound: listen on port 0 and read the
   // port from the result. Each accepted connection gets a session from
   // `factory`; one that throws or returns null refuses that connection.
+  // A tls:// address is refused: plain sessions there would serve clear text
+  // where TLS was asked for. listen_tls() (transport/tls.hpp) serves it.
   Address listen(const Address& address, SessionFactory factory, int backlog = SOMAXCONN) {
+    if (address.tls) {
+      throw Error(codes::invalid_argument,
+                  address.to_string() + " wants TLS: listen with listen_tls(), which wraps every session in it");
+    }
+    return listen_secured(address, std::move(factory), backlog);
+  }
+
+  // listen(), taking tls:// addresses too: for code whose factory makes
+  // sessions that secure their own stream (listen_tls()), so that the
+  // connections' addresses say tls://.
+  Address listen_secured(const Address& address, SessionFactory factory, int backlog = SOMAXCONN) {
     auto listener = std::make_shared<Listener>(Listener{ListeningSocket::open(address, backlog), std::move(factory)});
     Address bound = listener->socket.address();
     post([this, listener] { listeners_.push_back(listener); });
@@ -8992,6 +9011,14 @@ class Negotiation {
   // "read-write", or "" (a host that did not say: a Node host, or none yet).
   const std::string& grant() const { return grant_; }
 
+  // Set when the host's HelloReply refused this guest (a host that
+  // authenticates, and no token it accepts): its code, explained.
+  std::optional<Error> refusal() const {
+    if (refused_.empty()) return std::nullopt;
+    std::string why = explain(refused_);
+    return Error(refused_, why.empty() ? "the host refused this guest" : why);
+  }
+
   // A message that says why the host refused a request with `code`, from
   // what it said in its HelloReply; "" when there is nothing to add.
   std::string explain(std::string_view code) const {
@@ -9395,6 +9422,11 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
   std::string host_grant() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return negotiation_.grant();
+  }
+
+  std::optional<Error> host_refusal() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return negotiation_.refusal();
   }
 
   // ---- streams -------------------------------------------------------------
@@ -10188,6 +10220,10 @@ class Guest final : public Database {
   // What a host that speaks the extension grants this guest on this stream:
   // "read-only" or "read-write"; "" before it answered, or from a Node host.
   std::string host_grant() const { return core_->host_grant(); }
+  // Set when the host refused this guest on this stream (LEVEL_UNAUTHENTICATED:
+  // a host that authenticates, and no token it accepts): every request fails
+  // with it. A Node host never refuses; nullopt before the host answered.
+  std::optional<Error> host_refusal() const { return core_->host_refusal(); }
 
   // The host's statistics (uptime, connections, its database). Fails with
   // LEVEL_NOT_SUPPORTED against a host without the extension (the Node one).
@@ -10635,6 +10671,9 @@ MANY_LEVEL_NAMESPACE_BEGIN
 struct ConnectorEvent {
   enum class Kind { connected, disconnected, failed } kind;
   std::string address;
+  // connected: the stream is up and set up (TLS: handshake done);
+  // failed: no connection, or one refused while being set up (TLS handshake);
+  // disconnected: a connection that was up dropped.
   std::string detail;       // why it failed or dropped
   uint64_t connects = 0;    // successful connections so far
   std::chrono::milliseconds next_attempt{0};  // for failed and disconnected
@@ -10718,22 +10757,30 @@ class Connector {
           reason = why;
           changed_.notify_all();
         });
-        {
-          std::unique_lock<std::mutex> lock(mutex_);
-          connected_ = true;
-          ++connects_;
+        if (!wait_established(*session, dropped)) {
+          // Refused while it was being set up (a TLS handshake that failed):
+          // an attempt that failed, not a connection that dropped.
+          connection.close();
+          if (stopping()) return;
+          emit({ConnectorEvent::Kind::failed, address_.to_string(), reason, connects(), backoff});
+        } else {
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            connected_ = true;
+            ++connects_;
+          }
+          changed_.notify_all();
+          backoff = options_.initial_backoff;
+          emit({ConnectorEvent::Kind::connected, address_.to_string(), "", connects(), {}});
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            changed_.wait(lock, [&] { return dropped || stopping_; });
+            connected_ = false;
+          }
+          connection.close();  // joins the pump; the guest has seen end()
+          if (stopping()) return;
+          emit({ConnectorEvent::Kind::disconnected, address_.to_string(), reason, connects(), backoff});
         }
-        changed_.notify_all();
-        backoff = options_.initial_backoff;
-        emit({ConnectorEvent::Kind::connected, address_.to_string(), "", connects(), {}});
-        {
-          std::unique_lock<std::mutex> lock(mutex_);
-          changed_.wait(lock, [&] { return dropped || stopping_; });
-          connected_ = false;
-        }
-        connection.close();  // joins the pump; the guest has seen end()
-        if (stopping()) return;
-        emit({ConnectorEvent::Kind::disconnected, address_.to_string(), reason, connects(), backoff});
       } catch (const Error& e) {
         if (e.is(codes::database_not_open)) return;  // the guest was closed
         if (session && !connection.is_open()) session->end();
@@ -10746,6 +10793,18 @@ class Connector {
       changed_.wait_for(lock, backoff, [&] { return stopping_; });
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
+  }
+
+  // Waits until `session` says its stream is set up (Session::established:
+  // at once, but for TLS, whose handshake must finish); false if the stream
+  // dropped first or the connector is stopping. The handshake runs on the
+  // pump's thread, which does not signal it: a short poll.
+  bool wait_established(const Session& session, const bool& dropped) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!dropped && !stopping_ && !session.established()) {
+      changed_.wait_for(lock, std::chrono::milliseconds(2));
+    }
+    return !dropped && !stopping_;
   }
 
   bool stopping() const {
@@ -11250,6 +11309,7 @@ class TlsSession final : public Session {
   }
 
   bool handshake_done() const { return core_->handshake_done.load(); }
+  bool established() const override { return handshake_done(); }
 
   // "TLSv1.3"; empty before the handshake is done.
   std::string protocol() const {
@@ -11599,7 +11659,7 @@ inline EventLoop::SessionFactory tls_sessions(TlsContext context, EventLoop::Ses
 inline Address listen_tls(EventLoop& loop, const Address& address, TlsContext context,
                           EventLoop::SessionFactory factory, int backlog = SOMAXCONN) {
   if (!address.is_tcp()) throw Error(codes::invalid_argument, "TLS needs a TCP address, not " + address.to_string());
-  return loop.listen(address.with_tls(), tls_sessions(std::move(context), std::move(factory)), backlog);
+  return loop.listen_secured(address.with_tls(), tls_sessions(std::move(context), std::move(factory)), backlog);
 }
 
 inline Address listen_tls(EventLoop& loop, std::string_view address, TlsContext context,

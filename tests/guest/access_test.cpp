@@ -120,6 +120,7 @@ TEST_F(Access, ARightTokenGetsItsGrant) {
   guest.put("k", "v");
   EXPECT_EQ(guest.get("k"), "v");
   EXPECT_EQ(guest.host_grant(), "read-write");
+  EXPECT_FALSE(guest.host_refusal().has_value());
   EXPECT_EQ(guest.host_extension(), HostExtension::available);
   EXPECT_EQ(stored(remote.db), (std::vector<Entry>{{"k", "v"}}));
 }
@@ -144,6 +145,12 @@ TEST_F(Access, AWrongTokenGetsNoDataAndWritesNothing) {
   // The extension is refused too: no snapshot, no watch, no statistics; has
   // falls back to the base GetMany, which is refused.
   EXPECT_EQ(guest.host_extension(), HostExtension::unavailable);
+  // The guest knows it was refused, and why, without making a request.
+  auto refusal = guest.host_refusal();
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->code(), codes::unauthenticated);
+  EXPECT_NE(refusal->message().find("requires a token"), std::string::npos) << refusal->message();
+  EXPECT_EQ(guest.host_grant(), "");
   EXPECT_EQ(error_code([&] { guest.has("k"); }), codes::unauthenticated);
   EXPECT_EQ(error_code([&] { guest.snapshot(); }), codes::not_supported);
   EXPECT_EQ(error_code([&] { guest.host_stats(); }), codes::not_supported);

@@ -231,6 +231,12 @@ TEST(TlsNetwork, FailedHandshakesSayWhyAndTheHostServesTheOthers) {
     std::string client_cert;
     std::string guest_sees;
     std::string host_sees;
+    // How the guest's Connector tells it: a handshake the guest fails is an
+    // attempt that "failed" (never "connected"). In TLS 1.3 the guest may
+    // finish its handshake before the host checks the client certificate:
+    // that refusal is "failed" if it arrives first, else "disconnected" from
+    // a connection that was up. "" accepts either.
+    std::string event = "failed ";
   };
   const std::string verify_failed = "session failed: TLS handshake failed: certificate verify failed: ";
   const std::vector<Case> cases = {
@@ -242,9 +248,9 @@ TEST(TlsNetwork, FailedHandshakesSayWhyAndTheHostServesTheOthers) {
        "session failed: TLS handshake failed: sslv3 alert bad certificate"},
       {"client certificate missing", "server", true, "ca", "",
        "session failed: TLS error: tlsv13 alert certificate required",
-       "session failed: TLS handshake failed: peer did not return a certificate"},
+       "session failed: TLS handshake failed: peer did not return a certificate", ""},
       {"client certificate from another CA", "server", true, "ca", "rogue-client",
-       "session failed: TLS error: tlsv1 alert unknown ca", verify_failed + "unable to get local issuer certificate"},
+       "session failed: TLS error: tlsv1 alert unknown ca", verify_failed + "unable to get local issuer certificate", ""},
   };
   for (const Case& test : cases) {
     SCOPED_TRACE(test.what);
@@ -253,7 +259,11 @@ TEST(TlsNetwork, FailedHandshakesSayWhyAndTheHostServesTheOthers) {
     const auto started = Clock::now();
     {
       ConnectedGuest rejected(server.address, &bad_client);
-      EXPECT_NE(rejected.events.wait_for("disconnected " + test.guest_sees), "") << rejected.events.all();
+      EXPECT_NE(rejected.events.wait_for(test.event + test.guest_sees), "") << rejected.events.all();
+      if (test.event == "failed ") {
+        EXPECT_EQ(rejected.connector->connects(), 0u);
+        EXPECT_EQ(rejected.events.all().find("connected"), std::string::npos) << rejected.events.all();
+      }
       EXPECT_NE(server.disconnects.wait_for(test.host_sees), "") << server.disconnects.all();
       // A request fails with its stream, and nothing of it reaches the
       // database. (A callback rather than a future: TSan cannot see the
@@ -306,10 +316,34 @@ TEST(TlsNetwork, TlsToAPlainPortFailsQuickly) {
   ConnectedGuest confused(server.plain_address.with_tls(), &client);
   // The host ignores what it cannot decode, or answers in plain frames: the
   // guest's handshake times out, or fails on the plain bytes.
-  const std::string event = confused.events.wait_for("disconnected session failed: TLS handshake ");
+  const std::string event = confused.events.wait_for("failed session failed: TLS handshake ");
   EXPECT_NE(event, "") << confused.events.all();
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(10));
   EXPECT_NE(server.disconnects.wait_for(server.plain_address.to_string()), "") << server.disconnects.all();
+}
+
+// A host whose certificate the guest refuses is not called again and again
+// at the initial backoff: each failed handshake doubles the wait, as a host
+// that is not there does, and the connector never says "connected".
+TEST(TlsNetwork, FailedHandshakesBackOffLikeFailedConnects) {
+  TlsHost server(certificates().server("expired"));
+  const TlsContext client = certificates().client();
+  Guest guest;
+  Log waits;
+  ConnectorOptions options;
+  options.initial_backoff = std::chrono::milliseconds(10);
+  options.max_backoff = std::chrono::milliseconds(80);
+  options.wrap_session = many_level::tls_wrapper(client);
+  options.on_event = [&waits](const ConnectorEvent& event) {
+    waits.add((event.kind == ConnectorEvent::Kind::failed ? "failed " : "other ") +
+              std::to_string(event.next_attempt.count()));
+  };
+  Connector connector(guest, server.address, options);
+  ASSERT_NE(waits.wait_for("failed 80"), "") << waits.all();
+  connector.stop();
+  EXPECT_EQ(waits.all().rfind("failed 10\nfailed 20\nfailed 40\nfailed 80\n", 0), 0u) << waits.all();
+  EXPECT_FALSE(connector.connected());
+  EXPECT_EQ(connector.connects(), 0u);
 }
 
 TEST(TlsNetwork, APeerThatNeverFinishesItsHandshakeIsDropped) {
@@ -383,6 +417,20 @@ TEST(TlsNetwork, AConnectorToATlsAddressNeedsAWrapper) {
   } catch (const Error& error) {
     EXPECT_EQ(error.code(), codes::invalid_argument);
     EXPECT_NE(std::string(error.what()).find("tls://127.0.0.1:1 wants TLS"), std::string::npos) << error.what();
+  }
+}
+
+// The host side of the same: a plain factory on a tls:// address would serve
+// clear text where TLS was asked for.
+TEST(TlsNetwork, APlainListenerOnATlsAddressIsRefused) {
+  EventLoop loop;
+  try {
+    loop.listen("tls://127.0.0.1:0", [](const ConnectionInfo&) { return std::shared_ptr<many_level::Session>(); });
+    FAIL() << "EventLoop::listen took a tls:// address with a plain factory";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), codes::invalid_argument);
+    EXPECT_NE(std::string(error.what()).find("tls://127.0.0.1:0 wants TLS: listen with listen_tls()"), std::string::npos)
+        << error.what();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -50,6 +51,11 @@ void converse(Session& client, Session& server, size_t chunk = 1 << 20) {
 }
 
 // A client and a server around recording sessions (the server's echoes).
+// The client's output is unbounded, as a Guest's is (its requests are bounded
+// by its callers): a client that stopped reading while it had more than a
+// high-water mark to send would deadlock against an echoing server that
+// stops reading while its echo waits (each waits for the other to read), and
+// would, under load, in the tests that send megabytes.
 struct Link {
   std::shared_ptr<RecordingSession> client_inner;
   std::shared_ptr<RecordingSession> server_inner;
@@ -58,7 +64,7 @@ struct Link {
 
   Link(const TlsContext& client_context, const TlsContext& server_context, std::string server_name = "localhost",
        size_t server_high_water = 1 << 20)
-      : client_inner(std::make_shared<RecordingSession>(/*echo=*/false)),
+      : client_inner(std::make_shared<RecordingSession>(/*echo=*/false, /*high_water=*/SIZE_MAX)),
         server_inner(std::make_shared<RecordingSession>(/*echo=*/true, server_high_water)),
         client(std::make_shared<TlsSession>(client_context, client_inner, std::move(server_name))),
         server(std::make_shared<TlsSession>(server_context, server_inner)) {}

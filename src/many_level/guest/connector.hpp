@@ -25,6 +25,9 @@ MANY_LEVEL_NAMESPACE_BEGIN
 struct ConnectorEvent {
   enum class Kind { connected, disconnected, failed } kind;
   std::string address;
+  // connected: the stream is up and set up (TLS: handshake done);
+  // failed: no connection, or one refused while being set up (TLS handshake);
+  // disconnected: a connection that was up dropped.
   std::string detail;       // why it failed or dropped
   uint64_t connects = 0;    // successful connections so far
   std::chrono::milliseconds next_attempt{0};  // for failed and disconnected
@@ -108,22 +111,30 @@ class Connector {
           reason = why;
           changed_.notify_all();
         });
-        {
-          std::unique_lock<std::mutex> lock(mutex_);
-          connected_ = true;
-          ++connects_;
+        if (!wait_established(*session, dropped)) {
+          // Refused while it was being set up (a TLS handshake that failed):
+          // an attempt that failed, not a connection that dropped.
+          connection.close();
+          if (stopping()) return;
+          emit({ConnectorEvent::Kind::failed, address_.to_string(), reason, connects(), backoff});
+        } else {
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            connected_ = true;
+            ++connects_;
+          }
+          changed_.notify_all();
+          backoff = options_.initial_backoff;
+          emit({ConnectorEvent::Kind::connected, address_.to_string(), "", connects(), {}});
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            changed_.wait(lock, [&] { return dropped || stopping_; });
+            connected_ = false;
+          }
+          connection.close();  // joins the pump; the guest has seen end()
+          if (stopping()) return;
+          emit({ConnectorEvent::Kind::disconnected, address_.to_string(), reason, connects(), backoff});
         }
-        changed_.notify_all();
-        backoff = options_.initial_backoff;
-        emit({ConnectorEvent::Kind::connected, address_.to_string(), "", connects(), {}});
-        {
-          std::unique_lock<std::mutex> lock(mutex_);
-          changed_.wait(lock, [&] { return dropped || stopping_; });
-          connected_ = false;
-        }
-        connection.close();  // joins the pump; the guest has seen end()
-        if (stopping()) return;
-        emit({ConnectorEvent::Kind::disconnected, address_.to_string(), reason, connects(), backoff});
       } catch (const Error& e) {
         if (e.is(codes::database_not_open)) return;  // the guest was closed
         if (session && !connection.is_open()) session->end();
@@ -136,6 +147,18 @@ class Connector {
       changed_.wait_for(lock, backoff, [&] { return stopping_; });
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
+  }
+
+  // Waits until `session` says its stream is set up (Session::established:
+  // at once, but for TLS, whose handshake must finish); false if the stream
+  // dropped first or the connector is stopping. The handshake runs on the
+  // pump's thread, which does not signal it: a short poll.
+  bool wait_established(const Session& session, const bool& dropped) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!dropped && !stopping_ && !session.established()) {
+      changed_.wait_for(lock, std::chrono::milliseconds(2));
+    }
+    return !dropped && !stopping_;
   }
 
   bool stopping() const {

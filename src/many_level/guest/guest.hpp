@@ -107,6 +107,10 @@ class Guest final : public Database {
   // What a host that speaks the extension grants this guest on this stream:
   // "read-only" or "read-write"; "" before it answered, or from a Node host.
   std::string host_grant() const { return core_->host_grant(); }
+  // Set when the host refused this guest on this stream (LEVEL_UNAUTHENTICATED:
+  // a host that authenticates, and no token it accepts): every request fails
+  // with it. A Node host never refuses; nullopt before the host answered.
+  std::optional<Error> host_refusal() const { return core_->host_refusal(); }
 
   // The host's statistics (uptime, connections, its database). Fails with
   // LEVEL_NOT_SUPPORTED against a host without the extension (the Node one).

@@ -309,6 +309,11 @@ class GuestCore : public std::enable_shared_from_this<GuestCore> {
     return negotiation_.grant();
   }
 
+  std::optional<Error> host_refusal() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return negotiation_.refusal();
+  }
+
   // ---- streams -------------------------------------------------------------
 
   // Attaches a new stream (many-level's createRpcStream / connect) and sends

@@ -95,6 +95,14 @@ class Negotiation {
   // "read-write", or "" (a host that did not say: a Node host, or none yet).
   const std::string& grant() const { return grant_; }
 
+  // Set when the host's HelloReply refused this guest (a host that
+  // authenticates, and no token it accepts): its code, explained.
+  std::optional<Error> refusal() const {
+    if (refused_.empty()) return std::nullopt;
+    std::string why = explain(refused_);
+    return Error(refused_, why.empty() ? "the host refused this guest" : why);
+  }
+
   // A message that says why the host refused a request with `code`, from
   // what it said in its HelloReply; "" when there is nothing to add.
   std::string explain(std::string_view code) const {

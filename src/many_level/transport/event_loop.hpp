@@ -117,7 +117,20 @@ class EventLoop {
   // and returns the address actually bound: listen on port 0 and read the
   // port from the result. Each accepted connection gets a session from
   // `factory`; one that throws or returns null refuses that connection.
+  // A tls:// address is refused: plain sessions there would serve clear text
+  // where TLS was asked for. listen_tls() (transport/tls.hpp) serves it.
   Address listen(const Address& address, SessionFactory factory, int backlog = SOMAXCONN) {
+    if (address.tls) {
+      throw Error(codes::invalid_argument,
+                  address.to_string() + " wants TLS: listen with listen_tls(), which wraps every session in it");
+    }
+    return listen_secured(address, std::move(factory), backlog);
+  }
+
+  // listen(), taking tls:// addresses too: for code whose factory makes
+  // sessions that secure their own stream (listen_tls()), so that the
+  // connections' addresses say tls://.
+  Address listen_secured(const Address& address, SessionFactory factory, int backlog = SOMAXCONN) {
     auto listener = std::make_shared<Listener>(Listener{ListeningSocket::open(address, backlog), std::move(factory)});
     Address bound = listener->socket.address();
     post([this, listener] { listeners_.push_back(listener); });

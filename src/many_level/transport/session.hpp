@@ -214,6 +214,12 @@ class Session {
   // which is how a session bounds the memory one peer can make it use: the
   // transport asks again whenever output drains or becomes readable.
   virtual bool wants_input() { return output().room() > 0; }
+
+  // Whether the stream carries this session's own bytes yet: a session that
+  // first sets up the stream (TLS: its handshake) says false until that is
+  // done, so that whoever connected it (a Connector) does not call a stream
+  // up that may still be refused. Safe to call from any thread.
+  virtual bool established() const { return true; }
 };
 
 MANY_LEVEL_NAMESPACE_END

@@ -49,7 +49,7 @@ inline EventLoop::SessionFactory tls_sessions(TlsContext context, EventLoop::Ses
 inline Address listen_tls(EventLoop& loop, const Address& address, TlsContext context,
                           EventLoop::SessionFactory factory, int backlog = SOMAXCONN) {
   if (!address.is_tcp()) throw Error(codes::invalid_argument, "TLS needs a TCP address, not " + address.to_string());
-  return loop.listen(address.with_tls(), tls_sessions(std::move(context), std::move(factory)), backlog);
+  return loop.listen_secured(address.with_tls(), tls_sessions(std::move(context), std::move(factory)), backlog);
 }
 
 inline Address listen_tls(EventLoop& loop, std::string_view address, TlsContext context,

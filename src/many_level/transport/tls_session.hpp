@@ -164,6 +164,7 @@ class TlsSession final : public Session {
   }
 
   bool handshake_done() const { return core_->handshake_done.load(); }
+  bool established() const override { return handshake_done(); }
 
   // "TLSv1.3"; empty before the handshake is done.
   std::string protocol() const {
