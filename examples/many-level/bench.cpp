@@ -24,6 +24,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "many_level.hpp"
+#include "tls_options.hpp"
 
 namespace cli {
 namespace {
@@ -236,7 +237,17 @@ void ping_pong(uint64_t rounds, const std::string& impl) {
 
 int bench(const std::vector<std::string>& words) {
   try {
-    Args args(words, {"connect", "scale", "impl", "only", "sqlite"}, {"memory", "ping-pong"});
+    std::set<std::string> with_value = tls_guest_value_options, flags = tls_guest_flags;
+    with_value.insert({"connect", "scale", "impl", "only", "sqlite"});
+    flags.insert({"memory", "ping-pong"});
+    Args args(words, with_value, flags);
+    const std::string address = args.value_or("connect", "tcp://127.0.0.1:9000");
+    const TlsFlags tls = TlsFlags::from(args);
+    try {
+      tls.check_guest(parse_address(address), "connect");
+    } catch (const Error& e) {
+      throw UsageError(e.message());
+    }
     double scale = 1.0;
     if (auto text = args.value("scale")) {
       scale = std::stod(*text);
@@ -269,7 +280,9 @@ int bench(const std::vector<std::string>& words) {
     } else {
       auto remote = std::make_unique<Guest>();
       guest = remote.get();
-      connector = std::make_unique<Connector>(*remote, args.value_or("connect", "tcp://127.0.0.1:9000"));
+      ConnectorOptions options;
+      if (parse_address(address).tls) options.wrap_session = guest_stream_wrapper(tls);
+      connector = std::make_unique<Connector>(*remote, address, options);
       if (!connector->wait_connected(std::chrono::seconds(10))) {
         std::cerr << "many-level bench: cannot connect to " << connector->address().to_string() << "\n";
         return exit_failure;

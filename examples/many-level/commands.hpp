@@ -17,6 +17,7 @@ int guest_command(const std::string& command, const std::vector<std::string>& ar
 int bench(const std::vector<std::string>& args);
 int stats(const std::vector<std::string>& args);
 int watch(const std::vector<std::string>& args);
+int token(const std::vector<std::string>& args);
 
 // Writes a timestamped line to stderr (stdout may be a guest's stream).
 void log_line(const std::string& line);

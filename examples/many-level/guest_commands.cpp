@@ -38,7 +38,7 @@ Options range_from(const Args& args) {
 
 Args parse(const std::string& command, const std::vector<std::string>& words) {
   std::set<std::string> with_value = guest_value_options;
-  std::set<std::string> flags;
+  std::set<std::string> flags = guest_flags;
   if (command == "ls" || command == "clear") {
     with_value.insert(range_options.begin(), range_options.end());
     flags.insert("reverse");

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   if (command == "bench") return cli::bench(rest);
   if (command == "stats") return cli::stats(rest);
   if (command == "watch") return cli::watch(rest);
+  if (command == "token") return cli::token(rest);
   for (const char* guest : {"get", "put", "del", "ls", "batch", "clear"}) {
     if (command == guest) return cli::guest_command(command, rest);
   }

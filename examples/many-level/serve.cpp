@@ -11,9 +11,11 @@
 #include <mutex>
 #include <thread>
 
+#include "access_options.hpp"
 #include "args.hpp"
 #include "commands.hpp"
 #include "many_level.hpp"
+#include "tls_options.hpp"
 
 namespace cli {
 namespace {
@@ -33,6 +35,9 @@ struct ServeConfig {
   std::optional<size_t> max_snapshots;  // unset: HostOptions' defaults
   std::optional<size_t> max_watches;
   ChangeHistoryOptions history;
+  TlsFlags tls;            // --tls-*: tls_options.hpp
+  TlsListeners listeners;  // loaded by serve(), before the database opens
+  ServeAccess access;      // --auth, --allow-anonymous: access_options.hpp
 };
 
 // A count option that must be at least `minimum`, if given.
@@ -44,10 +49,11 @@ std::optional<size_t> count_option(const Args& args, const std::string& name, lo
 }
 
 ServeConfig parse(const std::vector<std::string>& words) {
-  Args args(words,
-            {"db", "upstream", "listen", "prefix", "max-frame", "max-snapshots", "max-watches", "history-commits",
-             "history-bytes"},
-            {"memory", "retry", "stdio", "readonly"});
+  std::set<std::string> with_value = {"db",          "upstream",    "listen",          "prefix",       "max-frame",
+                                      "max-snapshots", "max-watches", "history-commits", "history-bytes",
+                                      "auth",        "allow-anonymous"};
+  with_value.insert(tls_serve_value_options.begin(), tls_serve_value_options.end());
+  Args args(words, with_value, {"memory", "retry", "stdio", "readonly", "tls-insecure"});
   if (!args.positional().empty()) throw UsageError("serve takes no argument '" + args.positional().front() + "'");
   ServeConfig config;
   int sources = args.has("db") + args.has("memory") + args.has("upstream");
@@ -76,6 +82,11 @@ ServeConfig parse(const std::vector<std::string>& words) {
   }
   for (const auto& address : config.listen) parse_address(address);  // a bad one is a usage error
   if (config.upstream) parse_address(*config.upstream);
+  config.tls = TlsFlags::from(args);
+  config.tls.check_serve(config.listen, config.upstream);
+  std::vector<std::string> listeners = config.listen;
+  if (config.stdio) listeners.push_back("stdio");
+  config.access = ServeAccess(args, listeners);  // reads the token file: a bad one is a usage error
   return config;
 }
 
@@ -141,6 +152,7 @@ int serve(const std::vector<std::string>& words) {
   ::signal(SIGPIPE, SIG_IGN);
 
   try {
+    config.listeners.load(config.tls, config.listen);  // a TLS file that cannot be used fails here
     // The database: SQLite, memory, or a guest of an upstream host.
     std::unique_ptr<Database> store;
     std::unique_ptr<Connector> upstream;
@@ -159,6 +171,7 @@ int serve(const std::vector<std::string>& words) {
                    std::to_string(event.next_attempt.count()) + " ms");
         }
       };
+      if (parse_address(*config.upstream).tls) connector.wrap_session = guest_stream_wrapper(config.tls);
       upstream = std::make_unique<Connector>(*guest, *config.upstream, connector);
       if (!upstream->wait_connected(std::chrono::seconds(5))) {
         log_line("upstream " + *config.upstream + " not reachable yet; requests wait for it");
@@ -233,15 +246,20 @@ int serve_until_stopped(const ServeConfig& config, Database& exposed, Database* 
     });
     for (const auto& address : config.listen) {
       // The connection's address goes to the host's statistics (many-level stats).
-      auto bound = loop.listen(address, [&host](const ConnectionInfo& info) { return host.create_session(info); });
-      log_line("listening " + bound.to_string() + " (" + description + (config.readonly ? ", readonly" : "") + ")");
+      auto bound = config.listeners.listen(loop, address, [&host, access = config.access.for_listener(address)](
+                                                              const ConnectionInfo& info) {
+        return host.create_session(info, access);
+      });
+      log_line("listening " + bound.to_string() + " (" + description + (config.readonly ? ", readonly" : "") +
+               config.access.describe(address) + ")");
     }
 
     int status = exit_ok;
     if (config.stdio) {
       if (!config.listen.empty()) loop.start();
-      log_line("serving one guest on stdin/stdout (" + description + ")");
-      auto session = host.create_session("stdio");
+      log_line("serving one guest on stdin/stdout (" + description + (config.readonly ? ", readonly" : "") +
+               config.access.describe("stdio") + ")");
+      auto session = host.create_session("stdio", config.access.for_listener("stdio"));
       std::string reason = serve_fd(STDIN_FILENO, STDOUT_FILENO, *session);
       log_line("stdio guest disconnected: " + reason);
       loop.stop();

@@ -144,7 +144,9 @@ void print_human(std::ostream& out, const HostStats& stats) {
 int stats(const std::vector<std::string>& words) {
   ::signal(SIGPIPE, SIG_IGN);
   try {
-    Args args(words, {"connect"}, {"json"});
+    std::set<std::string> with_value = connection_value_options(), flags = guest_flags;
+    flags.insert("json");
+    Args args(words, with_value, flags);
     if (!args.positional().empty()) throw UsageError("stats takes no argument '" + args.positional().front() + "'");
     check_guest_options(args);
     GuestConnection host(args);

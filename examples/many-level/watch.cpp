@@ -89,7 +89,9 @@ struct Ending {
 Args parse(const std::vector<std::string>& words) {
   std::set<std::string> with_value = guest_value_options;
   with_value.insert({"gt", "gte", "lt", "lte", "since"});
-  Args args(words, with_value, {"json"});
+  std::set<std::string> flags = guest_flags;
+  flags.insert("json");
+  Args args(words, with_value, flags);
   if (!args.positional().empty()) throw UsageError("watch takes no argument '" + args.positional().front() + "'");
   if (auto since = args.number("since"); since && *since < 0) throw UsageError("--since must be 0 or more");
   check_guest_options(args);
