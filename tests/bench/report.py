@@ -3,14 +3,16 @@
 the performance targets with PASS/FAIL, host memory, and a chart.
 
     report.py --results results.jsonl [--node-ref classic|memory|best]
-              [--chart out.png] [--check-complete] [--expect-idle]
+              [--chart out.png] [--check-complete] [--expect-idle] [--expect-tls]
 
 Reads the JSON lines of run.sh (`many-level bench`, node-bench.js,
 idle-guests.js, and run.sh's own "metric" lines). With several rounds of the
 same pair it takes the best one (highest ops/s) per workload, and the highest
 RSS. --node-ref picks the Node reference pair of the C++/Node ratios:
 node-guest x node-host on classic-level (default: a persistent store, like
-SQLite), on memory-level, or the faster of the two per workload.
+SQLite), on memory-level, or the faster of the two per workload. The TLS
+pair (the C++ pair over tls://) is compared with the C++ pair over plain TCP
+of the same run: TLS may cost at most 20% on W2, W4 and W6.
 
 Exit status: 1 with --check-complete when an expected line is missing (a
 target missed is reported, never an error: benchmarks are not tests), else 0.
@@ -41,22 +43,28 @@ NODE_MEMORY = "node-guest/node-host-memory"
 NODE_CLASSIC = "node-guest/node-host-classic"
 NODE_ON_CPP = "node-guest/cpp-host-sqlite"
 CPP_ON_NODE = "cpp-guest/node-host-classic"
+CPP_TLS = "cpp-guest/cpp-host-sqlite-tls"
 IN_PROCESS = "sqlite-in-process"
 LOOPBACK = "loopback"
 
 PAIRS = [NODE_MEMORY, NODE_CLASSIC, CPP, NODE_ON_CPP, CPP_ON_NODE]
-COLUMNS = PAIRS + [IN_PROCESS]
+COLUMNS = PAIRS + [CPP_TLS, IN_PROCESS]
 SHORT = {
     NODE_MEMORY: "node/node-mem",
     NODE_CLASSIC: "node/node-classic",
     CPP: "cpp/cpp-sqlite",
     NODE_ON_CPP: "node/cpp-sqlite",
     CPP_ON_NODE: "cpp/node-classic",
+    CPP_TLS: "cpp/cpp-sqlite tls",
     IN_PROCESS: "sqlite in-process",
 }
+COLORS = ["#9ecae1", "#3182bd", "#e6550d", "#fdae6b", "#31a354", "#a63603", "#777777"]  # one per column
 
 # C++/Node: at least 5x on these, 2x on the others.
 FIVE_X = {"W2 pipelined put", "W4 pipelined get", "W6 iterate all"}
+# TLS over plain TCP, C++ guest and host: at least this much on these.
+TLS_KEEPS = 0.80
+TLS_TARGETED = ["W2 pipelined put", "W4 pipelined get", "W6 iterate all"]
 MIB = 1024  # kB in a MiB
 HOST_PEAK_LIMIT_MIB = 50
 IDLE_LIMIT_MIB = 100
@@ -169,6 +177,10 @@ def targets(ops, rss, before_idle, idle, node_ref):
     for w in WORKLOADS:
         r = ratio(best(ops, NODE_ON_CPP, w), node_reference(ops, w, node_ref))
         out.append((f"{w[:2]} Node guest: C++ host / Node host", fmt_ratio(r), ">= 1.00x", r, None if r is None else r >= 1.0))
+    for w in TLS_TARGETED:
+        r = ratio(best(ops, CPP_TLS, w), best(ops, CPP, w))
+        out.append((f"{w[:2]} C++ over TLS / over TCP", fmt_ratio(r, True), f">= {TLS_KEEPS * 100:.0f}%",
+                    r, None if r is None else r >= TLS_KEEPS))
     # The peak through the workloads: hosts that had no idle guests, and the
     # one that had, as it was before they connected.
     workload_peaks = [kb for impl in (CPP, NODE_ON_CPP) for kb, idle_count in rss.get(impl, []) if not idle_count]
@@ -200,12 +212,11 @@ def chart(path, ops, target_rows, node_ref):
         return svg
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 9), gridspec_kw={"height_ratios": [3, 2]})
-    colors = ["#9ecae1", "#3182bd", "#e6550d", "#fdae6b", "#31a354", "#777777"]
     width = 0.8 / len(COLUMNS)
     xs = range(len(WORKLOADS))
     for k, impl in enumerate(COLUMNS):
         values = [best(ops, impl, w) or 0 for w in WORKLOADS]
-        top.bar([x + (k - (len(COLUMNS) - 1) / 2) * width for x in xs], values, width, label=SHORT[impl], color=colors[k])
+        top.bar([x + (k - (len(COLUMNS) - 1) / 2) * width for x in xs], values, width, label=SHORT[impl], color=COLORS[k])
     floor = best(ops, LOOPBACK, PING_PONG)
     if floor:
         top.axhline(floor, color="black", linestyle=":", linewidth=1)
@@ -262,7 +273,6 @@ def chart_svg(path, ops):
     def y(v):
         return top_margin + plot_h * (1 - (math.log10(max(v, lo)) - math.log10(lo)) / span)
 
-    colors = ["#9ecae1", "#3182bd", "#e6550d", "#fdae6b", "#31a354", "#777777"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
              f'<rect width="{width}" height="{height}" fill="white"/>']
     decade = lo
@@ -278,11 +288,11 @@ def chart_svg(path, ops):
             if not v:
                 continue
             x = left + i * group + group * 0.1 + k * bar
-            parts.append(f'<rect x="{x:.1f}" y="{y(v):.1f}" width="{bar - 1:.1f}" height="{top_margin + plot_h - y(v):.1f}" fill="{colors[k]}"/>')
+            parts.append(f'<rect x="{x:.1f}" y="{y(v):.1f}" width="{bar - 1:.1f}" height="{top_margin + plot_h - y(v):.1f}" fill="{COLORS[k]}"/>')
         parts.append(f'<text x="{left + (i + 0.5) * group:.1f}" y="{top_margin + plot_h + 15}" text-anchor="middle">{w}</text>')
     for k, impl in enumerate(COLUMNS):
-        parts.append(f'<rect x="{left + k * 140}" y="{height - 25}" width="10" height="10" fill="{colors[k]}"/>')
-        parts.append(f'<text x="{left + k * 140 + 14}" y="{height - 16}">{SHORT[impl]}</text>')
+        parts.append(f'<rect x="{left + k * 115}" y="{height - 25}" width="10" height="10" fill="{COLORS[k]}"/>')
+        parts.append(f'<text x="{left + k * 115 + 14}" y="{height - 16}">{SHORT[impl]}</text>')
     parts.append(f'<text x="{left}" y="18">ops/s by workload (log scale)</text></svg>')
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
@@ -295,6 +305,7 @@ def main():
     parser.add_argument("--chart")
     parser.add_argument("--check-complete", action="store_true")
     parser.add_argument("--expect-idle", action="store_true")
+    parser.add_argument("--expect-tls", action="store_true")
     args = parser.parse_args()
 
     ops, rss, before_idle, idle, loads, machine = load(args.results)
@@ -333,9 +344,11 @@ def main():
             fmt_ratio(ratio(best(ops, NODE_ON_CPP, w), best(ops, NODE_MEMORY, w))),
             fmt_ratio(ratio(best(ops, CPP_ON_NODE, w), best(ops, NODE_CLASSIC, w))),
             fmt_ratio(ratio(cpp, best(ops, IN_PROCESS, w)), True),
+            fmt_ratio(ratio(best(ops, CPP_TLS, w), cpp), True),
         ])
     print(table(["workload", "cpp/cpp vs node/classic", "cpp/cpp vs node/mem", "node/cpp vs node/classic",
-                 "node/cpp vs node/mem", "cpp/classic vs node/classic", "cpp/cpp of in-process"], rows))
+                 "node/cpp vs node/mem", "cpp/classic vs node/classic", "cpp/cpp of in-process",
+                 "tls of tcp (cpp/cpp)"], rows))
     print()
 
     print(f"targets (Node reference: {args.node_ref})")
@@ -350,7 +363,7 @@ def main():
 
     print("host memory (VmHWM: peak RSS of the host process over its whole life)")
     rows = []
-    for impl in PAIRS:
+    for impl in PAIRS + [CPP_TLS]:
         if rss.get(impl):
             peak, idle_count = max(rss[impl])
             rows.append([impl + (f" (incl. {idle_count} idle guests)" if idle_count else ""), f"{peak / MIB:.1f} MiB"])
@@ -367,13 +380,14 @@ def main():
 
     if args.check_complete:
         missing = []
-        for impl in PAIRS + [IN_PROCESS]:
+        hosts = PAIRS + ([CPP_TLS] if args.expect_tls else [])
+        for impl in hosts + [IN_PROCESS]:
             for w in WORKLOADS:
                 if (impl, w) not in ops:
                     missing.append(f"{impl}: {w}")
         if (LOOPBACK, PING_PONG) not in ops:
             missing.append(f"{LOOPBACK}: {PING_PONG}")
-        for impl in PAIRS:
+        for impl in hosts:
             if impl not in rss:
                 missing.append(f"{impl}: host peak rss")
         if args.expect_idle and not idle:
@@ -381,8 +395,8 @@ def main():
         if missing:
             print("\nreport.py: missing lines:\n  " + "\n  ".join(missing), file=sys.stderr)
             return 1
-        print(f"\nreport.py: all {len(PAIRS) * len(WORKLOADS) + len(WORKLOADS) + 1} workload lines, "
-              f"{len(PAIRS)} host memory lines{' and the idle guests line' if args.expect_idle else ''} present")
+        print(f"\nreport.py: all {len(hosts) * len(WORKLOADS) + len(WORKLOADS) + 1} workload lines, "
+              f"{len(hosts)} host memory lines{' and the idle guests line' if args.expect_idle else ''} present")
     return 0
 
 

@@ -13,6 +13,8 @@
 #   node-guest/node-host-memory   node-bench.js  x node-host.js --backend memory
 #   node-guest/node-host-classic  node-bench.js  x node-host.js --backend classic
 #   cpp-guest/cpp-host-sqlite     many-level bench x many-level serve --db
+#   cpp-guest/cpp-host-sqlite-tls the same over tls:// (certificates made by
+#                                 openssl for the run; skipped without it)
 #   node-guest/cpp-host-sqlite    node-bench.js  x many-level serve --db
 #   cpp-guest/node-host-classic   many-level bench x node-host.js --backend classic
 # Every host's peak RSS (VmHWM of /proc/PID/status) is read just before it is
@@ -112,6 +114,16 @@ fi
 # ---- Processes: every host in a process group of its own, always stopped ----
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/many-level-bench-tmp.XXXXXX")"
+
+# The TLS pair's certificates: a CA and a host certificate for 127.0.0.1.
+tls=0
+if command -v openssl >/dev/null 2>&1; then
+  CERTS=$tmp/certs
+  mkdir -p "$CERTS"
+  source "$repo/tests/tls_certs.sh"
+  if make_ca ca && make_cert host ca 127.0.0.1 "IP:127.0.0.1"; then tls=1; fi
+fi
+[[ $tls -eq 1 ]] || echo "run.sh: no openssl (or it failed): the TLS pair is skipped" >&2
 host_pid=""
 host_name=""
 host_addr=""
@@ -183,7 +195,7 @@ start_host() {
   host_addr=""
   while :; do
     host_addr=$(cat "$log.out" "$log.err" 2>/dev/null |
-      grep -m1 -oE '(^|[[:space:]:])listening[[:space:]]+(tcp://[^[:space:]]+|unix:[^[:space:]]+)' |
+      grep -m1 -oE '(^|[[:space:]:])listening[[:space:]]+((tcp|tls)://[^[:space:]]+|unix:[^[:space:]]+)' |
       sed -E 's/.*listening[[:space:]]+//') || true
     [[ -n $host_addr ]] && return 0
     if ! alive "$host_pid"; then
@@ -264,13 +276,18 @@ pair() {
                          --listen tcp://127.0.0.1:0 --backend classic --path "$dir/classic" || { failed=1; return; } ;;
     cpp-host-sqlite) start_host "$host" "$many_level" serve --db "$dir/bench.db" \
                        --listen tcp://127.0.0.1:0 || { failed=1; return; } ;;
+    cpp-host-sqlite-tls) start_host "$host" "$many_level" serve --db "$dir/bench.db" --listen tls://127.0.0.1:0 \
+                           --tls-cert "$CERTS/host.pem" --tls-key "$CERTS/host.key" || { failed=1; return; } ;;
   esac
+  local tls_options=()
+  [[ $host == *-tls ]] && tls_options=(--tls-ca "$CERTS/ca.pem")
   host_name=$impl  # the RSS line names the pair it served
   host_idle=0
   case "$guest" in
     node-guest) run_step "$impl" node "$here/node-bench.js" --connect "$host_addr" --scale "$scale" \
                   --impl "$impl" --timeout "$step_timeout" ;;
-    cpp-guest) run_step "$impl" "$many_level" bench --connect "$host_addr" --scale "$scale" --impl "$impl" ;;
+    cpp-guest) run_step "$impl" "$many_level" bench --connect "$host_addr" "${tls_options[@]}" --scale "$scale" \
+                 --impl "$impl" ;;
   esac
   if [[ $host == cpp-host-sqlite && $guest == cpp-guest && $round -eq 1 && $idle_guests -gt 0 ]]; then
     # The peak of the workloads first, then the same host with idle guests.
@@ -323,6 +340,7 @@ for ((round = 1; round <= repeat; round++)); do
   pair node-guest node-host-memory "$round"
   pair node-guest node-host-classic "$round"
   pair cpp-guest cpp-host-sqlite "$round"
+  [[ $tls -eq 1 ]] && pair cpp-guest cpp-host-sqlite-tls "$round"
   pair node-guest cpp-host-sqlite "$round"
   pair cpp-guest node-host-classic "$round"
 done
@@ -331,6 +349,7 @@ done
 
 report_args=(--results "$results" --node-ref "$node_ref" --check-complete)
 [[ $idle_guests -gt 0 ]] && report_args+=(--expect-idle)
+[[ $tls -eq 1 ]] && report_args+=(--expect-tls)
 [[ -n $chart ]] && report_args+=(--chart "$chart")
 # The chart wants matplotlib: Debian's python3-matplotlib sits in /usr/bin's
 # python3, which a python3 of pyenv or a venv earlier on PATH does not see.
