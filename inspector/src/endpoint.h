@@ -1,4 +1,5 @@
-// Where the Inspector connects: tcp://HOST:PORT or unix:PATH, parsed by the
+// Where the Inspector connects: tcp://HOST:PORT, tls://HOST:PORT (TCP carrying
+// TLS) or unix:PATH, parsed by the
 // library's own parse_address so the Inspector and the many-level program
 // accept exactly the same addresses.
 #pragma once
@@ -6,6 +7,8 @@
 #include <QString>
 
 #include <optional>
+
+#include "many_level/transport/address.hpp"
 
 namespace inspector {
 
@@ -15,6 +18,7 @@ struct Endpoint {
   Kind kind = Kind::tcp;
   QString host;
   quint16 port = 0;
+  bool tls = false;  // tcp only: the stream carries TLS (tls://HOST:PORT)
   QString path;
 
   static Endpoint tcp(QString host, quint16 port);
@@ -24,6 +28,8 @@ struct Endpoint {
   static std::optional<Endpoint> parse(const QString& text, QString* error = nullptr);
 
   QString toString() const;
+  // The library's address (for a SessionWrapper).
+  many_level::Address toAddress() const;
   bool operator==(const Endpoint& other) const;
   bool operator!=(const Endpoint& other) const { return !(*this == other); }
 };

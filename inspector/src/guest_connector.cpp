@@ -57,6 +57,11 @@ void GuestConnector::stop() {
 
 void GuestConnector::attempt() {
   if (stopped_) return;
+  if (endpoint_.tls && !wrap_) {
+    stopped_ = true;
+    report(ConnectionEvent::Kind::stopped, QStringLiteral("%1 wants TLS, and no TLS is set up").arg(endpoint_.toString()));
+    return;
+  }
   discardSocket();
   ++attempt_;
   report(ConnectionEvent::Kind::connecting);
@@ -93,6 +98,19 @@ void GuestConnector::onSocketConnected() {
     stopped_ = true;
     report(ConnectionEvent::Kind::stopped, QString::fromStdString(e.what()));
     return;
+  }
+  if (wrap_) {
+    try {
+      auto wrapped = wrap_(session, endpoint_.toAddress());
+      if (!wrapped) throw many_level::Error(many_level::codes::invalid_argument, "the stream could not be wrapped");
+      session = std::move(wrapped);
+    } catch (const std::exception& e) {
+      session->end();
+      discardSocket();
+      stopped_ = true;
+      report(ConnectionEvent::Kind::stopped, QStringLiteral("cannot set up TLS: %1").arg(QString::fromUtf8(e.what())));
+      return;
+    }
   }
   pump_ = new SessionPump(socket_, std::move(session), this);
   connect(pump_, &SessionPump::finished, this, &GuestConnector::onStreamEnded);

@@ -12,6 +12,7 @@
 #include <QTimer>
 
 #include "connection_event.h"
+#include "connect_settings.h"
 #include "endpoint.h"
 
 #include "many_level/guest/guest.hpp"
@@ -31,6 +32,9 @@ class GuestConnector : public QObject {
 
   void setBackoff(int initial_ms, int max_ms);
   void setConnectTimeout(int ms) { connect_timeout_ms_ = ms; }
+  // Wraps each stream the guest gets (TLS for a tls:// endpoint, which needs
+  // one); called before start().
+  void setSessionWrapper(SessionWrapper wrap) { wrap_ = std::move(wrap); }
 
  public slots:
   void start();
@@ -51,6 +55,7 @@ class GuestConnector : public QObject {
 
   many_level::Guest& guest_;
   Endpoint endpoint_;
+  SessionWrapper wrap_;
   QIODevice* socket_ = nullptr;
   SessionPump* pump_ = nullptr;
   QTimer retry_timer_;

@@ -4,16 +4,19 @@
 
 namespace inspector {
 
-static many_level::GuestOptions guestOptions() {
+static many_level::GuestOptions guestOptions(std::optional<std::string> token) {
   many_level::GuestOptions options;
+  options.token = std::move(token);
   options.retry = true;
   options.encodings.key_encoding = "buffer";
   options.encodings.value_encoding = "buffer";
   return options;
 }
 
-InspectorSession::InspectorSession(QObject* parent)
-    : QObject(parent), guest_(std::make_unique<many_level::Guest>(guestOptions())) {
+InspectorSession::InspectorSession(QObject* parent) : InspectorSession(std::nullopt, parent) {}
+
+InspectorSession::InspectorSession(std::optional<std::string> token, QObject* parent)
+    : QObject(parent), token_(std::move(token)), guest_(std::make_unique<many_level::Guest>(guestOptions(token_))) {
   qRegisterMetaType<inspector::ConnectionEvent>();
   guest_->set_frame_observer([this](many_level::FrameDirection direction, std::string_view payload) {
     recorder_.record(direction, payload);
@@ -53,11 +56,17 @@ void InspectorSession::setBackoff(int initial_ms, int max_ms) {
   backoff_max_ms_ = max_ms;
 }
 
-void InspectorSession::connectTo(const Endpoint& endpoint) {
+void InspectorSession::connectTo(const Endpoint& endpoint, SessionWrapper wrap) {
   if (state_ == State::closed) return;
   stopConnector();
   endpoint_ = endpoint;
+  setAccess({}, {});
   auto* connector = new GuestConnector(*guest_, endpoint);
+  if (endpoint.tls && !wrap) {
+    QString error;
+    wrap = makeTlsWrapper(TlsSettings{}, &error);  // the system's CAs; stops with a reason when it fails
+  }
+  if (endpoint.tls) connector->setSessionWrapper(std::move(wrap));
   connector->setBackoff(backoff_initial_ms_, backoff_max_ms_);
   connector->moveToThread(&network_);
   connect(connector, &GuestConnector::event, this, &InspectorSession::onEvent);
@@ -110,7 +119,29 @@ void InspectorSession::setState(State state) {
 
 void InspectorSession::pollStats() {
   stats_ = guest_->stats();
+  checkAccess();
   emit statsUpdated();
+}
+
+QString InspectorSession::accessText() const {
+  if (!access_error_.isEmpty()) return tr("access refused: %1").arg(access_error_);
+  if (!grant_.isEmpty()) return tr("grant: %1").arg(grant_);
+  return {};
+}
+
+void InspectorSession::setAccess(const QString& grant, const QString& error) {
+  if (grant == grant_ && error == access_error_) return;
+  grant_ = grant;
+  access_error_ = error;
+  emit accessChanged();
+}
+
+// What the host said of this guest in its answer to the Hello: a grant, or
+// that it refuses it (a Node host says neither).
+void InspectorSession::checkAccess() {
+  if (state_ != State::connected) return;
+  if (auto refusal = guest_->host_refusal()) return setAccess({}, QString::fromStdString(refusal->what()));
+  setAccess(QString::fromStdString(guest_->host_grant()), {});
 }
 
 void InspectorSession::sampleRates() {

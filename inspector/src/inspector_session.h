@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 
+#include "connect_settings.h"
 #include "connection_event.h"
 #include "endpoint.h"
 #include "frame_recorder.hpp"
@@ -48,6 +49,9 @@ class InspectorSession : public QObject {
   Q_ENUM(State)
 
   explicit InspectorSession(QObject* parent = nullptr);
+  // A guest that sends `token` in the Hello of every stream (GuestOptions::
+  // token, fixed for the guest's life: the views hold on to the guest).
+  explicit InspectorSession(std::optional<std::string> token, QObject* parent = nullptr);
   // Closes the guest (every blocked call returns), then stops the network thread.
   ~InspectorSession() override;
 
@@ -58,7 +62,19 @@ class InspectorSession : public QObject {
 
   // Connects (and keeps reconnecting) to `endpoint`; a different endpoint
   // replaces the current one. Pending requests carry over.
-  void connectTo(const Endpoint& endpoint);
+  // A tls:// endpoint wraps each stream with `wrap` (a TLS wrapper), or,
+  // when none is given, TLS that trusts the system's CAs.
+  void connectTo(const Endpoint& endpoint, SessionWrapper wrap = {});
+  // The token the guest sends (nullopt: none).
+  const std::optional<std::string>& token() const { return token_; }
+
+  // What the host granted this guest on the current stream: "read-only",
+  // "read-write", or "" (not said yet, or a host that does not say).
+  QString hostGrant() const { return grant_; }
+  // Set when the host refused this guest (LEVEL_UNAUTHENTICATED): why.
+  QString accessError() const { return access_error_; }
+  // "read-only", "refused: ..." and the like, for the status bar.
+  QString accessText() const;
   // Stops connecting; the stream, if any, is closed.
   void disconnectFromHost();
   // The "Drop connection" button: the guest drops its stream on purpose
@@ -88,13 +104,18 @@ class InspectorSession : public QObject {
   void statsUpdated();
   // Once a second.
   void ratesUpdated();
+  // hostGrant() or accessError() changed.
+  void accessChanged();
 
  private:
   void onEvent(const ConnectionEvent& event);
   void setState(State state);
   void stopConnector();
   void sampleRates();
+  void checkAccess();
+  void setAccess(const QString& grant, const QString& error);
 
+  std::optional<std::string> token_;
   std::unique_ptr<many_level::Guest> guest_;
   FrameRecorder recorder_;
   IteratorLabels labels_;
@@ -109,6 +130,8 @@ class InspectorSession : public QObject {
   many_level::GuestStats stats_;
   TrafficRates rates_;
   RateMeter bytes_in_, bytes_out_, frames_in_, frames_out_;
+  QString grant_;
+  QString access_error_;
 };
 
 }  // namespace inspector

@@ -1,8 +1,11 @@
 // many-level-inspector: a Qt guest that shows a live many-level database and
 // the guest's own machinery. Works against a C++ host and a Node host alike.
 //
-//   many-level-inspector [--connect ADDR] [--readonly] [--demo [N]]
-//     ADDR   tcp://HOST:PORT or unix:PATH
+//   many-level-inspector [--connect ADDR] [--token-file FILE] [--readonly] [--demo [N]]
+//     ADDR   tcp://HOST:PORT, tls://HOST:PORT (the system's CAs; the
+//            Connection tab has the other TLS settings) or unix:PATH
+//     FILE   the token for a host that authenticates: the file's first
+//            line (without it: MANY_LEVEL_TOKEN, if set)
 //     --demo serve N sample keys (default 10000) from an in-process host and
 //            connect to it: a classroom needs nothing else
 #include <QApplication>
@@ -11,6 +14,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "connect_settings.h"
 #include "demo_data.h"
 #include "inspector_session.h"
 #include "main_window.h"
@@ -29,13 +33,18 @@ int main(int argc, char** argv) {
           .arg(QStringLiteral(MANY_LEVEL_PROTOCOL_VERSION_STRING)));
   parser.addHelpOption();
   parser.addVersionOption();
-  QCommandLineOption connect_option(QStringLiteral("connect"), QStringLiteral("The host: tcp://HOST:PORT or unix:PATH."),
+  QCommandLineOption connect_option(QStringLiteral("connect"), QStringLiteral("The host: tcp://HOST:PORT, tls://HOST:PORT or unix:PATH."),
                                     QStringLiteral("ADDR"));
   QCommandLineOption readonly_option(QStringLiteral("readonly"), QStringLiteral("Never write: no put, edit or delete."));
   QCommandLineOption demo_option(QStringLiteral("demo"),
                                  QStringLiteral("Serve N sample keys from an in-process host and connect to it."),
                                  QStringLiteral("N"));
+  QCommandLineOption token_file_option(
+      QStringLiteral("token-file"),
+      QStringLiteral("The token for a host that authenticates: the first line of FILE (default: MANY_LEVEL_TOKEN)."),
+      QStringLiteral("FILE"));
   parser.addOption(connect_option);
+  parser.addOption(token_file_option);
   parser.addOption(readonly_option);
   parser.addOption(demo_option);
   parser.process(app);
@@ -60,8 +69,18 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto session = std::make_unique<inspector::InspectorSession>();
+  // The guest's token is fixed for its life: read it before the guest is made.
+  std::optional<std::string> token;
+  {
+    QString error;
+    if (!inspector::resolveToken(parser.value(token_file_option), &token, &error)) {
+      std::fprintf(stderr, "many-level-inspector: %s\n", error.toUtf8().constData());
+      return 2;
+    }
+  }
+  auto session = std::make_unique<inspector::InspectorSession>(std::move(token));
   inspector::MainWindowOptions options;
+  options.token_file = parser.value(token_file_option);
   options.read_only = parser.isSet(readonly_option);
   int status;
   {

@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <QLabel>
+#include <QLineEdit>
 #include <QStatusBar>
 #include <QTabWidget>
 
@@ -28,6 +29,7 @@ MainWindow::MainWindow(InspectorSession& session, const MainWindowOptions& optio
   load_ = new LoadGenerator(session.guest(), this);
   tabs_ = new QTabWidget;
   connection_ = new ConnectionView(session);
+  if (!options.token_file.isEmpty()) connection_->tokenFileEdit()->setText(options.token_file);
   host_ = new HostView(session);
   keys_ = new KeyBrowser(session.guest(), session.queryHooks(), *prompter);
   iterators_ = new IteratorsView(session);
@@ -52,6 +54,7 @@ MainWindow::MainWindow(InspectorSession& session, const MainWindowOptions& optio
   statusBar()->addPermanentWidget(counts_);
   connect(&session, &InspectorSession::stateChanged, this, &MainWindow::updateStatus);
   connect(&session, &InspectorSession::statsUpdated, this, &MainWindow::updateStatus);
+  connect(&session, &InspectorSession::accessChanged, this, &MainWindow::updateStatus);
   KeyListModel* keys_model = keys_->model();
   connect(keys_model, &KeyListModel::liveChanged, this, &MainWindow::updateStatus);
   connect(&session, &InspectorSession::stateChanged, keys_model, [keys_model](InspectorSession::State state) {
@@ -71,8 +74,12 @@ MainWindow::~MainWindow() {
 
 void MainWindow::updateStatus() {
   const auto endpoint = session_.endpoint();
-  state_->setText(tr("%1 %2").arg(InspectorSession::stateName(session_.state()),
-                                  endpoint ? endpoint->toString() : QString()));
+  QString state = tr("%1 %2").arg(InspectorSession::stateName(session_.state()),
+                                  endpoint ? endpoint->toString() : QString());
+  const QString access = session_.accessText();
+  if (!access.isEmpty()) state += QStringLiteral(" · ") + access;
+  state_->setText(state);
+  state_->setStyleSheet(session_.accessError().isEmpty() ? QString() : QStringLiteral("color: darkred"));
   live_->setText(keys_->model()->liveText());
   const auto& stats = session_.stats();
   counts_->setText(tr("reconnects %1 · pending %2 · iterators %3")

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QString>
 
 #include <memory>
 
@@ -26,6 +27,7 @@ class Prompter;
 struct MainWindowOptions {
   bool read_only = false;        // no put/edit/delete, whatever the host allows
   Prompter* prompter = nullptr;  // nullptr: dialogs
+  QString token_file;            // shown in the connection form (the session's guest sends its token)
 };
 
 class MainWindow : public QMainWindow {
