@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev
   libgtest-dev libgmock-dev
   qt6-base-dev libgl-dev
+  clang-14 libclang-rt-14-dev
   nodejs npm
 )
 
